@@ -1,0 +1,56 @@
+"""pyhs3_lab: load, evaluate, fit and explore HS3 statistical models (numpy and scipy only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import (
+    CycleError,
+    EvaluationError,
+    ExpressionError,
+    FitError,
+    HS3ReferenceError,
+    LikelihoodError,
+    ParseError,
+    Problem,
+    PyHS3LabError,
+    SchemaError,
+    UnsupportedTypeError,
+)
+from .model import Model, ParameterInfo
+from .workspace import Workspace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CycleError",
+    "EvaluationError",
+    "ExpressionError",
+    "FitError",
+    "HS3ReferenceError",
+    "LikelihoodError",
+    "Model",
+    "ParameterInfo",
+    "ParseError",
+    "Problem",
+    "PyHS3LabError",
+    "SchemaError",
+    "UnsupportedTypeError",
+    "Workspace",
+    "__version__",
+    "load",
+]
+
+
+def load(source: Any) -> Workspace:
+    """Load a workspace from a path, JSON text, bytes or dict."""
+    return Workspace.load(source)
+
+
+def __getattr__(name: str) -> Any:
+    # the widget is imported only on use, so that the engine never imports Jupyter packages
+    if name == "Explorer":
+        from .widget import Explorer
+
+        return Explorer
+    raise AttributeError(f"module 'pyhs3_lab' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Kernels: composite (filled in by the kernel work)."""

@@ -1,0 +1,1 @@
+"""Kernels: functions (filled in by the kernel work)."""

@@ -1,0 +1,1 @@
+"""Kernels: histfactory (filled in by the kernel work)."""

@@ -1,0 +1,1 @@
+"""Kernels: multivariate (filled in by the kernel work)."""

@@ -1,0 +1,144 @@
+"""The user-facing workspace: load, browse, evaluate, save.
+
+>>> import pyhs3_lab
+>>> ws = pyhs3_lab.Workspace(metadata={"hs3_version": "0.2"}, distributions=[
+...     {"name": "g", "type": "gaussian_dist", "x": "x", "mean": 0.0, "sigma": 1.0}],
+...     domains=[{"name": "d", "type": "product_domain", "axes": [{"name": "x", "min": -10, "max": 10}]}])
+>>> round(ws.model().pdf("g", x=0.0), 6)
+0.398942
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from typing import Any
+
+from . import io
+from .compile import Compiled
+from .graph import Graph
+from .model import Model
+from .spec import (
+    Analysis,
+    Data,
+    Distribution,
+    Domain,
+    Function,
+    Likelihood,
+    Metadata,
+    ParameterPoint,
+    WorkspaceSpec,
+    validate,
+)
+
+
+class Workspace:
+    """An HS3 workspace, validated on construction.
+
+    ``Workspace(**data)`` takes the top-level keys of an HS3 document;
+    :meth:`load` takes a path, a JSON string, bytes or a dict.
+    """
+
+    def __init__(self, **data: Any) -> None:
+        self._spec: WorkspaceSpec = validate(io.read(dict(data)))
+        self._graph = Graph(self._spec)
+        self._compiled: dict[str, Compiled] = {}
+
+    @classmethod
+    def load(cls, source: io.Source) -> Workspace:
+        """Load from a path (``str`` or ``Path``), a JSON text, bytes, or a dict."""
+        return cls(**io.read(source))
+
+    # -- contents ------------------------------------------------------------------------
+
+    @property
+    def spec(self) -> WorkspaceSpec:
+        return self._spec
+
+    @property
+    def graph(self) -> Graph:
+        return self._graph
+
+    @property
+    def metadata(self) -> Metadata:
+        return self._spec.metadata
+
+    @property
+    def distributions(self) -> list[Distribution]:
+        return self._spec.distributions
+
+    @property
+    def functions(self) -> list[Function]:
+        return self._spec.functions
+
+    @property
+    def domains(self) -> list[Domain]:
+        return self._spec.domains
+
+    @property
+    def parameter_points(self) -> list[ParameterPoint]:
+        return self._spec.parameter_points
+
+    @property
+    def data(self) -> list[Data]:
+        return self._spec.data
+
+    @property
+    def likelihoods(self) -> list[Likelihood]:
+        return self._spec.likelihoods
+
+    @property
+    def analyses(self) -> list[Analysis]:
+        return self._spec.analyses
+
+    @property
+    def misc(self) -> dict[str, Any]:
+        return self._spec.misc
+
+    @cached_property
+    def parameter_names(self) -> list[str]:
+        return list(self._graph.parameters)
+
+    def __getitem__(self, name: str) -> Any:
+        comp = self._spec.component(name)
+        if comp is not None:
+            return comp
+        for group in (self.data, self.likelihoods, self.analyses, self.domains, self.parameter_points):
+            for item in group:
+                if item.name == name:
+                    return item
+        raise KeyError(name)
+
+    # -- evaluation ----------------------------------------------------------------------
+
+    def compiled(self, conventions: str = "root") -> Compiled:
+        """Kernels for this workspace (``conventions``: "root" or "pyhf" HistFactory defaults)."""
+        if conventions not in ("root", "pyhf"):
+            raise ValueError(f"conventions must be 'root' or 'pyhf', not {conventions!r}")
+        if conventions not in self._compiled:
+            self._compiled[conventions] = Compiled(self._spec, self._graph, {"conventions": conventions})
+        return self._compiled[conventions]
+
+    def model(self, domain: str | None = None, parameter_set: str | None = None, *,
+              observables: list[str] | None = None, conventions: str = "root") -> Model:
+        """A :class:`Model` with ranges from ``domain`` and values from ``parameter_set``.
+
+        Both are optional: ROOT's ``default_domain`` / ``default_values`` are used,
+        otherwise the first ones; names missing there are taken from the others.
+        """
+        return Model(self, self.compiled(conventions), domain=domain, parameter_set=parameter_set,
+                     observables=observables)
+
+    # -- saving --------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The workspace as a dict; every key of the input is kept."""
+        return self._spec.to_dict()
+
+    def dump(self, path: str | os.PathLike[str], indent: int | None = 2) -> None:
+        io.write(self.to_dict(), path, indent)
+
+    def __repr__(self) -> str:
+        return (f"<Workspace hs3_version={self.metadata.hs3_version!r}: {len(self.distributions)} distributions, "
+                f"{len(self.functions)} functions, {len(self.data)} data, {len(self.likelihoods)} likelihoods, "
+                f"{len(self.parameter_names)} parameters>")
