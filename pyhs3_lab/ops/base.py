@@ -135,3 +135,26 @@ class DistributionOp(Op):
     def expected_events(self, ev: Evaluator) -> Array | None:
         """The Poisson mean ν of the number of events for an extended pdf; None if not extended."""
         return None
+
+
+class BinnedDistributionOp(DistributionOp):
+    """A distribution of bin counts (``histfactory_dist``, ``bincounts_*``): always extended.
+
+    ``expected_counts`` gives ν per bin (flattened row-major over ``axes``, the first
+    axis slowest); the likelihood pairs it with binned data as Π Poisson(n | ν).
+    ``log_constraints`` is the sum of the log densities of the constraint terms the
+    distribution carries implicitly (HistFactory), 0 if none. ``log_density`` still
+    gives a density in the observables (ν_bin / bin volume), so that the
+    distribution can be plotted and normalised like any other.
+    """
+
+    #: names of the observables, one per axis
+    axis_names: tuple[str, ...] = ()
+    #: bin edges per axis
+    bin_edges: tuple[Array, ...] = ()
+
+    def expected_counts(self, ev: Evaluator) -> Array:
+        raise NotImplementedError  # every registered subclass implements it
+
+    def log_constraints(self, ev: Evaluator) -> Array:
+        return np.asarray(0.0)
