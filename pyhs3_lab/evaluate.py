@@ -152,6 +152,23 @@ class Evaluator:
         self._lp_cache[dist] = out
         return out
 
+    def with_observables(self, observables: frozenset[str] | set[str] | tuple[str, ...]) -> Evaluator:
+        """A fresh evaluator on the same inputs that normalises over other observables
+        (e.g. constraint terms, normalised over their global observables)."""
+        values = dict(self._lookup_all())
+        return Evaluator(self.compiled, values, self._bounds, frozenset(observables))
+
+    def _lookup_all(self) -> dict[str, Any]:
+        chain: list[Evaluator] = []
+        ev: Evaluator | None = self
+        while ev is not None:
+            chain.append(ev)
+            ev = ev._parent
+        out: dict[str, Any] = {}
+        for e in reversed(chain):
+            out.update(e.values)
+        return out
+
     def child(self, overrides: Mapping[str, Any]) -> Evaluator:
         """An evaluator with some inputs replaced (e.g. by quadrature nodes) that reuses every
         value of this one that does not depend on them."""
