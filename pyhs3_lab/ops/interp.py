@@ -1,0 +1,353 @@
+"""HistFactory interpolation: ROOT's FlexibleInterpVar (normsys) and PiecewiseInterpolation (histosys).
+
+Everything is vectorised: ``alpha`` may have any shape, and ``lo``/``hi``/``nominal`` broadcast
+against it (e.g. ``alpha[..., None]`` against per-bin templates).
+
+The integer codes are ROOT's (``RooFit::Detail::MathFuncs::flexibleInterpSingle``, ROOT master):
+
+===== ===================== ============================================================
+code  kind                  formula (nominal y0, up y+ at alpha=+1, down y- at alpha=-1)
+===== ===================== ============================================================
+0     add  (poly1)          alpha (y+ - y0) for alpha > 0, alpha (y0 - y-) otherwise
+1     mult (exp)            (y+/y0)^alpha for alpha >= 0, (y-/y0)^-alpha otherwise
+2, 3  add  (poly2 / poly1)  a alpha^2 + b alpha inside |alpha| <= 1, linear outside
+4     add  (poly6 / poly1)  histosys only: 6th-degree polynomial inside, linear outside
+4, 5  mult (poly6 / exp)    normsys (FlexibleInterpVar maps its code 4 to 5): polynomial
+                            inside, exponential outside; histosys: code 5
+6     mult (poly6 / poly1)  histosys only: factor 1 + (code-4 delta)
+===== ===================== ============================================================
+
+ROOT maps code 3 to code 2 (HistFactoryInterpolationCodeUtils.h). For the multiplicative codes
+ROOT multiplies the running total (nominal plus the deltas of the parameters before it), so the
+order of the parameters matters when additive and multiplicative codes are mixed;
+:func:`piecewise_interpolation` and :func:`flexible_interp_var` follow that order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ..errors import Problem, SchemaError
+
+Array = NDArray[np.float64]
+TermKind = Literal["add", "mult"]
+Target = Literal["normsys", "histosys"]
+
+__all__ = [
+    "HISTOSYS_CODES",
+    "NORMSYS_CODES",
+    "flexible_interp_var",
+    "histosys_term",
+    "histosys_term_grad",
+    "interpolation_code",
+    "normsys_term",
+    "normsys_term_grad",
+    "piecewise_interpolation",
+]
+
+#: code -> "add" | "mult" for FlexibleInterpVar (normsys, interpolation0d)
+NORMSYS_CODES: dict[int, TermKind] = {0: "add", 1: "mult", 2: "add", 3: "add", 4: "mult", 5: "mult"}
+#: code -> "add" | "mult" for PiecewiseInterpolation (histosys, interpolation)
+HISTOSYS_CODES: dict[int, TermKind] = {0: "add", 1: "mult", 2: "add", 3: "add", 4: "add", 5: "mult", 6: "mult"}
+
+_DBL_EPSILON = float(np.finfo(np.float64).eps)
+_DBL_MIN = float(np.finfo(np.float64).tiny)
+
+
+def _f(x: ArrayLike) -> Array:
+    return np.asarray(x, dtype=np.float64)
+
+
+# -- the single-parameter formulas (value, d/dalpha) -----------------------------------------------
+
+
+def _lin(a: Array, lo: Array, nom: Array, hi: Array) -> tuple[Array, Array]:
+    up, down = hi - nom, nom - lo
+    pos = a > 0
+    return np.where(pos, a * up, a * down), np.where(pos, up, down) + 0.0 * a
+
+
+def _exp(a: Array, rlo: Array, rhi: Array) -> tuple[Array, Array]:
+    pos = a >= 0
+    val = np.where(pos, np.power(rhi, a), np.power(rlo, -a))
+    grad = np.where(pos, val * np.log(rhi), -val * np.log(rlo))
+    return val, grad
+
+
+def _parabolic(a: Array, lo: Array, nom: Array, hi: Array) -> tuple[Array, Array]:
+    qa = 0.5 * (hi + lo) - nom
+    qb = 0.5 * (hi - lo)
+    above, below = a > 1, a < -1
+    val = np.where(above, (2 * qa + qb) * (a - 1) + hi - nom,
+                   np.where(below, -(2 * qa - qb) * (a + 1) + lo - nom, qa * a * a + qb * a))
+    grad = np.where(above, 2 * qa + qb, np.where(below, -(2 * qa - qb), 2 * qa * a + qb))
+    return val, grad
+
+
+def _poly6_add(a: Array, lo: Array, nom: Array, hi: Array) -> tuple[Array, Array]:
+    """PiecewiseInterpolation code 4: 6th-degree polynomial inside |a| < 1, linear outside."""
+    up, down = hi - nom, nom - lo
+    s = 0.5 * (up + down)
+    q = 0.0625 * (up - down)
+    inner = a * (s + a * q * (15 + a * a * (-10 + a * a * 3)))
+    inner_grad = s + q * a * (30 + a * a * (-40 + a * a * 18))
+    above, below = a >= 1, a <= -1
+    val = np.where(above, a * up, np.where(below, a * down, inner))
+    grad = np.where(above, up, np.where(below, down, inner_grad))
+    return val, grad
+
+
+def _poly6_coefficients(rlo: Array, rhi: Array) -> tuple[Array, ...]:
+    """The coefficients a..f of 1 + a x + ... + f x^6 that joins hi^x and lo^-x at |x| = 1 with
+    equal value, first and second derivative (boundary x0 = 1, as in ROOT)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_hi, log_lo = np.log(rhi), np.log(rlo)
+        up_log = np.where(rhi <= 0, 0.0, rhi * log_hi)
+        down_log = np.where(rlo <= 0, 0.0, -rlo * log_lo)
+        up_log2 = np.where(rhi <= 0, 0.0, up_log * log_hi)
+        down_log2 = np.where(rlo <= 0, 0.0, -down_log * log_lo)
+    s0, a0 = 0.5 * (rhi + rlo), 0.5 * (rhi - rlo)
+    s1, a1 = 0.5 * (up_log + down_log), 0.5 * (up_log - down_log)
+    s2, a2 = 0.5 * (up_log2 + down_log2), 0.5 * (up_log2 - down_log2)
+    return (
+        (15 * a0 - 7 * s1 + a2) / 8,
+        (-24 + 24 * s0 - 9 * a1 + s2) / 8,
+        (-5 * a0 + 5 * s1 - a2) / 4,
+        (12 - 12 * s0 + 7 * a1 - s2) / 4,
+        (3 * a0 - 3 * s1 + a2) / 8,
+        (-8 + 8 * s0 - 5 * a1 + s2) / 8,
+    )
+
+
+def _poly6_exp(a: Array, rlo: Array, rhi: Array) -> tuple[Array, Array]:
+    """FlexibleInterpVar code 4 / PiecewiseInterpolation code 5 on ratios: the factor."""
+    c1, c2, c3, c4, c5, c6 = _poly6_coefficients(rlo, rhi)
+    inner = 1.0 + a * (c1 + a * (c2 + a * (c3 + a * (c4 + a * (c5 + a * c6)))))
+    inner_grad = c1 + a * (2 * c2 + a * (3 * c3 + a * (4 * c4 + a * (5 * c5 + a * 6 * c6))))
+    outer, outer_grad = _exp(a, rlo, rhi)
+    inside = np.abs(a) < 1
+    return np.where(inside, inner, outer), np.where(inside, inner_grad, outer_grad)
+
+
+def _check_code(code: int, table: Mapping[int, TermKind], what: str) -> TermKind:
+    if isinstance(code, bool) or not isinstance(code, int | np.integer) or int(code) not in table:
+        raise SchemaError([Problem("", f"{what} interpolation code {code!r} is not supported",
+                                   expected=f"one of {sorted(table)}")])
+    return table[int(code)]
+
+
+def _normsys(code: int, alpha: ArrayLike, lo: ArrayLike, hi: ArrayLike, nominal: ArrayLike,
+             clamp: bool) -> tuple[TermKind, Array, Array]:
+    kind = _check_code(code, NORMSYS_CODES, "FlexibleInterpVar (normsys)")
+    a, lo_, hi_, nom = _f(alpha), _f(lo), _f(hi), _f(nominal)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if code == 0:
+            val, grad = _lin(a, lo_, nom, hi_)
+        elif code == 1:
+            val, grad = _exp(a, lo_ / nom, hi_ / nom)
+        elif code in (2, 3):
+            val, grad = _parabolic(a, lo_, nom, hi_)
+        else:
+            if clamp:
+                lo_, hi_ = np.maximum(lo_, _DBL_EPSILON), np.maximum(hi_, _DBL_EPSILON)
+            val, grad = _poly6_exp(a, lo_ / nom, hi_ / nom)
+    return kind, np.asarray(val, dtype=np.float64), np.asarray(grad, dtype=np.float64)
+
+
+def normsys_term(code: int, alpha: ArrayLike, lo: ArrayLike, hi: ArrayLike) -> tuple[TermKind, Array]:
+    """One FlexibleInterpVar term with nominal 1 (a HistFactory ``normsys``).
+
+    Parameters
+    ----------
+    code : int
+        0, 2, 3 (additive) or 1, 4, 5 (multiplicative); see the module docstring.
+    alpha : array_like
+        The nuisance parameter (any shape).
+    lo, hi : array_like
+        The factors at alpha = -1 and +1 (broadcast against ``alpha``). For codes 4/5,
+        values <= 0 are clamped to DBL_EPSILON as ROOT does.
+
+    Returns
+    -------
+    ("add", delta) or ("mult", factor)
+        For additive codes the delta to add to 1, for multiplicative codes the factor.
+    """
+    kind, val, _ = _normsys(code, alpha, lo, hi, 1.0, clamp=True)
+    return kind, val
+
+
+def normsys_term_grad(code: int, alpha: ArrayLike, lo: ArrayLike, hi: ArrayLike) -> tuple[TermKind, Array]:
+    """d/dalpha of :func:`normsys_term` (of the delta or of the factor)."""
+    kind, _, grad = _normsys(code, alpha, lo, hi, 1.0, clamp=True)
+    return kind, grad
+
+
+def _histosys(code: int, alpha: ArrayLike, nominal: ArrayLike, low: ArrayLike,
+              high: ArrayLike) -> tuple[TermKind, Array, Array]:
+    kind = _check_code(code, HISTOSYS_CODES, "PiecewiseInterpolation (histosys)")
+    a, nom, lo, hi = _f(alpha), _f(nominal), _f(low), _f(high)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if code == 0:
+            val, grad = _lin(a, lo, nom, hi)
+        elif code == 1:
+            val, grad = _exp(a, lo / nom, hi / nom)
+        elif code in (2, 3):
+            val, grad = _parabolic(a, lo, nom, hi)
+        elif code == 4:
+            val, grad = _poly6_add(a, lo, nom, hi)
+        elif code == 5:
+            val, grad = _poly6_exp(a, lo / nom, hi / nom)
+        else:
+            # ROOT: the code-4 delta computed from the absolute templates, times the running total
+            delta, grad = _poly6_add(a, lo, nom, hi)
+            val = 1.0 + delta
+    return kind, np.asarray(val, dtype=np.float64), np.asarray(grad, dtype=np.float64)
+
+
+def histosys_term(code: int, alpha: ArrayLike, nominal: ArrayLike, low: ArrayLike,
+                  high: ArrayLike) -> tuple[TermKind, Array]:
+    """One PiecewiseInterpolation term (a HistFactory ``histosys`` on bin contents).
+
+    Parameters
+    ----------
+    code : int
+        0, 2, 3, 4 (additive) or 1, 5, 6 (multiplicative); see the module docstring.
+    alpha : array_like
+        The nuisance parameter; broadcast against the templates (use ``alpha[..., None]``
+        for a batch of alphas against per-bin templates).
+    nominal, low, high : array_like
+        Nominal, down (alpha = -1) and up (alpha = +1) templates (absolute contents).
+
+    Returns
+    -------
+    ("add", delta) or ("mult", ratio)
+        The delta to add to the nominal, or the ratio to multiply it with. Code 6 follows
+        ROOT literally: ratio = 1 + code-4 delta of the absolute templates.
+    """
+    kind, val, _ = _histosys(code, alpha, nominal, low, high)
+    return kind, val
+
+
+def histosys_term_grad(code: int, alpha: ArrayLike, nominal: ArrayLike, low: ArrayLike,
+                       high: ArrayLike) -> tuple[TermKind, Array]:
+    """d/dalpha of :func:`histosys_term` (of the delta or of the ratio)."""
+    kind, _, grad = _histosys(code, alpha, nominal, low, high)
+    return kind, grad
+
+
+# -- whole objects, in ROOT's order ------------------------------------------------------------------
+
+
+def flexible_interp_var(codes: Sequence[int], alphas: Sequence[ArrayLike], nominal: float,
+                        lows: Sequence[float], highs: Sequence[float]) -> Array:
+    """ROOT's FlexibleInterpVar: ``total = nominal``, then for each parameter in order add its
+    delta (additive codes) or multiply by its factor (multiplicative codes); ``total <= 0``
+    gives DBL_MIN. Codes 4/5 use ratios hi/nominal, lo/nominal (no clamping: ROOT clamps only
+    when it builds HistFactory normsys)."""
+    total: Array = np.asarray(float(nominal))
+    for code, a, lo, hi in zip(codes, alphas, lows, highs, strict=True):
+        kind, val, _ = _normsys(int(code), a, lo, hi, nominal, clamp=False)
+        total = total + val if kind == "add" else total * val
+    return np.where(total <= 0, _DBL_MIN, total)
+
+
+def piecewise_interpolation(codes: Sequence[int], alphas: Sequence[ArrayLike], nominal: ArrayLike,
+                            lows: Sequence[ArrayLike], highs: Sequence[ArrayLike], *,
+                            positive_definite: bool = False) -> Array:
+    """ROOT's PiecewiseInterpolation: ``sum = nominal``, then for each parameter in order add its
+    delta or multiply by its ratio; clipped at 0 if ``positive_definite``."""
+    nom = _f(nominal)
+    total: Array = nom
+    for code, a, lo, hi in zip(codes, alphas, lows, highs, strict=True):
+        kind, val, _ = _histosys(int(code), a, nom, lo, hi)
+        total = total + val if kind == "add" else total * val
+    if positive_definite:
+        total = np.where(total < 0, 0.0, total)
+    return np.asarray(total, dtype=np.float64)
+
+
+# -- codes as written in files ------------------------------------------------------------------------
+
+_STRUCTURED: dict[tuple[str, str, str | None], tuple[int | None, int | None]] = {
+    # (type, in, out) -> (normsys code, histosys code)
+    ("add", "poly1", None): (0, 0),
+    ("add", "poly1", "poly1"): (0, 0),
+    ("mult", "exp", None): (1, 1),
+    ("mult", "exp", "exp"): (1, 1),
+    ("add", "poly2", "poly1"): (2, 2),
+    ("add", "poly2", None): (2, 2),
+    ("add", "poly6", "poly1"): (None, 4),
+    ("mult", "poly6", "exp"): (4, 5),
+    ("mult", "poly6", "poly1"): (None, 6),
+}
+
+# pyhf / pyhs3 names: code4 is the exponential poly6, code4p the additive one
+_NAMED: dict[str, tuple[int | None, int | None]] = {
+    "code0": (0, 0), "code1": (1, 1), "code2": (2, 2), "code4": (4, 5), "code4p": (None, 4),
+    "lin": (0, 0), "log": (1, 1), "parabolic": (2, 2),
+}
+
+
+def interpolation_code(spec: Any, target: Target = "histosys", *, path: str = "interpolation") -> int:
+    """The integer interpolation code of a ``normsys`` (FlexibleInterpVar) or ``histosys``
+    (PiecewiseInterpolation), from what a file writes.
+
+    Parameters
+    ----------
+    spec : int, str or dict
+        A legacy ROOT integer code (code 3 means code 2, as in ROOT); a structured
+        ``{"type": "add"|"mult", "in": "poly1"|"poly2"|"poly6"|"exp", "out": "poly1"|"exp"|null}``
+        (ROOT master, HS3 PR #103); or a pyhf/pyhs3 name ``"code0"``, ``"code1"``, ``"code2"``,
+        ``"code4"`` (exponential poly6), ``"code4p"`` (additive poly6).
+    target : {"histosys", "normsys"}
+        Which numbering: the same structured spec ``mult/poly6/exp`` is code 4 for normsys and
+        code 5 for histosys.
+    path : str
+        JSON path used in the error message.
+
+    Raises
+    ------
+    SchemaError
+        For a code or combination that the target class does not have.
+    """
+    table = NORMSYS_CODES if target == "normsys" else HISTOSYS_CODES
+    column = 0 if target == "normsys" else 1
+    cls = "FlexibleInterpVar (normsys)" if target == "normsys" else "PiecewiseInterpolation (histosys)"
+
+    def fail(message: str, expected: str) -> SchemaError:
+        return SchemaError([Problem(path, message, field=path.rsplit(".", 1)[-1], expected=expected)])
+
+    if isinstance(spec, bool):
+        raise fail(f"interpolation {spec!r} is a boolean", "an integer code, a structured object or a name")
+    if isinstance(spec, int | float) and float(spec).is_integer():
+        code = int(spec)
+        if code not in table:
+            raise fail(f"{cls} has no interpolation code {code}", f"one of {sorted(table)}")
+        return 2 if code == 3 else code
+    if isinstance(spec, str):
+        key = spec.strip().lower()
+        if key.isdigit():
+            return interpolation_code(int(key), target, path=path)
+        pair = _NAMED.get(key)
+        if pair is None or pair[column] is None:
+            known = sorted(k for k, v in _NAMED.items() if v[column] is not None)
+            raise fail(f"unknown {target} interpolation {spec!r}", f"one of {known}")
+        code_ = pair[column]
+        assert code_ is not None
+        return code_
+    if isinstance(spec, Mapping):
+        kind, inner, outer = spec.get("type"), spec.get("in"), spec.get("out")
+        key3 = (kind, inner, outer)
+        pair = _STRUCTURED.get(key3) if all(isinstance(v, str | None) for v in key3) else None  # type: ignore[arg-type]
+        if pair is None or pair[column] is None:
+            combos = ", ".join(f"{{type: {t}, in: {i}, out: {o}}}" for (t, i, o), v in _STRUCTURED.items()
+                               if v[column] is not None)
+            raise fail(f"{target} interpolation {dict(spec)!r} is not supported by {cls}", combos)
+        code_ = pair[column]
+        assert code_ is not None
+        return code_
+    raise fail(f"interpolation is {type(spec).__name__} {spec!r}", "an integer code, a structured object or a name")
