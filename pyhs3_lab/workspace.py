@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import io
 from .compile import Compiled
@@ -30,6 +30,10 @@ from .spec import (
     WorkspaceSpec,
     validate,
 )
+
+if TYPE_CHECKING:
+    from .likelihood import Analysis as AnalysisObject
+    from .likelihood import Likelihood as LikelihoodObject
 
 
 class Workspace:
@@ -128,6 +132,25 @@ class Workspace:
         """
         return Model(self, self.compiled(conventions), domain=domain, parameter_set=parameter_set,
                      observables=observables)
+
+    def likelihood(self, name: str | list[str] | tuple[str, ...] | None = None, *,
+                   distributions: list[str] | None = None, data: list[str | float] | None = None,
+                   aux_distributions: list[str] | tuple[str, ...] = (), domain: str | None = None,
+                   parameter_set: str | None = None, conventions: str = "root") -> LikelihoodObject:
+        """A :class:`~pyhs3_lab.likelihood.Likelihood`: by name, several names (summed), the only
+        one (no name), or ad hoc from ``distributions`` and ``data`` (paired in order)."""
+        from .likelihood import build_likelihood
+
+        return build_likelihood(self, name, distributions=distributions, data=data,
+                                aux_distributions=aux_distributions, domain=domain, parameter_set=parameter_set,
+                                conventions=conventions)
+
+    def analysis(self, name: str | None = None, *, conventions: str = "root") -> AnalysisObject:
+        """An :class:`~pyhs3_lab.likelihood.Analysis`: its likelihood with the analysis' parameters of
+        interest, domains and start values (``init``)."""
+        from .likelihood import build_analysis
+
+        return build_analysis(self, name, conventions=conventions)
 
     # -- saving --------------------------------------------------------------------------
 

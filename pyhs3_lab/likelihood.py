@@ -1,0 +1,697 @@
+"""Likelihoods: the negative log-likelihood of (distribution, data) pairs plus auxiliary terms.
+
+``Workspace.likelihood(name)`` gives a :class:`Likelihood`; ``lik.nll({"mu": 1.2})``
+evaluates it. The numbers follow RooFit (``createNLL(data, Offset("none"),
+GlobalObservables(...))``), term by term:
+
+* **unbinned data** (weights ``w``, default 1): ``-Σ w log f(x)``, ``f`` normalised over the
+  data axes' ``[min, max]``; an extended pdf adds ``ν - N log ν`` with ``N = Σ w`` (no
+  ``log N!``, like ROOT);
+* **binned data with a continuous pdf**: ``-Σ n log f(bin centre)`` (ROOT; no bin width),
+  plus the extended term if the pdf is extended;
+* **binned data with a bin-count distribution** (``histfactory_dist``): Poisson per bin,
+  ``Σ [ν - n log ν + lgamma(n+1)]`` when ``misc.ROOT_internal.attributes.<dist>.tags``
+  holds ``BinnedLikelihood`` (what ROOT's HistFactory writes), else ``Σ [ν - n log(ν/w)]``
+  with ``w`` the bin volume (what RooFit computes for such files); plus the implicit
+  constraint terms of the distribution, each counted once even when channels share them;
+* **point data** and numbers given as data: ``-log f`` at that value of the distribution's
+  variate;
+* **aux_distributions**: ``-log f`` of each term at the current parameters, normalised over
+  its variate (the global observable) within that observable's domain range.
+
+A likelihood made of several (distribution, data) pairs is their sum. RooFit's
+``RooSimultaneous`` adds ``N log(n_categories)`` to that sum (``N`` the total number of
+events); ``nll(..., roofit_simultaneous=True)`` adds it too, to reproduce ROOT's combined
+number. 2ΔNLL does not depend on it.
+
+Data arrays are built once, when the likelihood is built; each evaluation only changes
+the parameter values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import special
+
+from .errors import EvaluationError, LikelihoodError, PyHS3LabError
+from .evaluate import Evaluator
+from .model import Model, _variates
+from .ops.base import Array, BinnedDistributionOp, DistributionOp
+from .spec import Analysis as AnalysisSpec
+from .spec import Data
+
+if TYPE_CHECKING:
+    from .fit import FitResult, ProfileResult
+    from .toys import ToyStudy, UpperLimit
+    from .workspace import Workspace
+
+__all__ = ["Analysis", "Likelihood", "LikelihoodParameter"]
+
+
+@dataclass(frozen=True)
+class LikelihoodParameter:
+    """A parameter of a likelihood: its start value, range and role.
+
+    ``const`` parameters (constant in a parameter point, tagged ``Constant`` by ROOT, or
+    global observables) are not fitted. ``value`` is NaN when the workspace gives none.
+    """
+
+    name: str
+    value: float
+    min: float
+    max: float
+    const: bool
+    poi: bool
+    global_observable: bool
+
+    @property
+    def floating(self) -> bool:
+        return not self.const
+
+
+# --------------------------------------------------------------------------------------
+# terms
+
+
+class _Term:
+    """One part of the NLL; ``nll(values)`` with every parameter value given."""
+
+    dist: str
+    #: the observables of this term (data axes or the variate), not parameters of the likelihood
+    observables: frozenset[str] = frozenset()
+    #: number of events (Σ weights) of the main term, for ROOT's N log(n_categories)
+    n_events: float = 0.0
+
+    def nll(self, values: Mapping[str, Any]) -> float:
+        raise NotImplementedError  # every subclass implements it
+
+    def dependencies(self) -> frozenset[str]:
+        raise NotImplementedError  # every subclass implements it
+
+
+class _DensityTerm(_Term):
+    """Data (unbinned entries, bin centres or one point) paired with a density."""
+
+    def __init__(self, lik: Likelihood, dist: str, columns: dict[str, Array], weights: Array | None,
+                 where: str) -> None:
+        self.dist = dist
+        self.model = lik.model
+        self.columns = columns
+        self.weights = weights
+        self.observables = frozenset(columns)
+        self.n_events = float(np.sum(weights)) if weights is not None else float(
+            len(next(iter(columns.values()))) if columns else 0)
+        self.where = where
+        self.op: DistributionOp = lik.model.compiled.distribution(dist)
+
+    def dependencies(self) -> frozenset[str]:
+        return self.model.graph.leaves(self.dist) - self.observables
+
+    def nll(self, values: Mapping[str, Any]) -> float:
+        merged = dict(values)
+        merged.update(self.columns)
+        ev = Evaluator(self.model.compiled, merged, self.model.bounds, self.observables)
+        lp = ev.logpdf(self.dist)
+        if self.weights is None:
+            total = -float(np.sum(lp))
+        else:
+            # a zero weight times log 0 is 0 (empty bins outside the support)
+            with np.errstate(invalid="ignore"):
+                terms = np.where(self.weights == 0.0, 0.0, self.weights * lp)
+            total = -float(np.sum(terms))
+        nu = self.op.expected_events(ev)
+        if nu is not None:
+            nu_f = float(nu)
+            with np.errstate(divide="ignore"):
+                total += nu_f - float(special.xlogy(self.n_events, nu_f))
+        return total
+
+
+class _CountsTerm(_Term):
+    """Binned data paired with a bin-count distribution (``histfactory_dist``): Poisson per bin."""
+
+    def __init__(self, lik: Likelihood, dist: str, counts: Array, volumes: Array, full_poisson: bool,
+                 observables: frozenset[str]) -> None:
+        self.dist = dist
+        self.model = lik.model
+        self.counts = counts
+        self.observables = observables
+        self.n_events = float(np.sum(counts))
+        op = lik.model.compiled.distribution(dist)
+        assert isinstance(op, BinnedDistributionOp)
+        self.op = op
+        self.full_poisson = full_poisson
+        # the constant part, computed once
+        if full_poisson:
+            self.const = float(np.sum(special.gammaln(counts + 1.0)))
+        else:
+            self.const = float(np.sum(special.xlogy(counts, volumes)))
+
+    def dependencies(self) -> frozenset[str]:
+        return self.model.graph.leaves(self.dist) - self.observables
+
+    def evaluator(self, values: Mapping[str, Any]) -> Evaluator:
+        return Evaluator(self.model.compiled, values, self.model.bounds, self.observables)
+
+    def main_nll(self, ev: Evaluator) -> float:
+        nu = np.asarray(self.op.expected_counts(ev), dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            val = float(np.sum(nu - special.xlogy(self.counts, nu)))
+        return val + self.const
+
+    def nll(self, values: Mapping[str, Any]) -> float:
+        ev = self.evaluator(values)
+        return self.main_nll(ev) - float(np.sum(self.op.log_constraints(ev)))
+
+
+class _AuxTerm(_Term):
+    """An ``aux_distributions`` entry: -log f at the current parameters, normalised over its variate."""
+
+    def __init__(self, lik: Likelihood, dist: str) -> None:
+        self.dist = dist
+        self.model = lik.model
+        self.observables = frozenset(_variates(self.model.spec, self.model.graph, dist))
+        self.n_events = 0.0
+
+    def dependencies(self) -> frozenset[str]:
+        return self.model.graph.leaves(self.dist)
+
+    def nll(self, values: Mapping[str, Any]) -> float:
+        ev = Evaluator(self.model.compiled, values, self.model.bounds, self.observables)
+        return -float(np.sum(ev.logpdf(self.dist)))
+
+
+def _shared_constraints(terms: list[_CountsTerm], values: Mapping[str, Any]) -> float:
+    """-Σ log constraint over bin-count terms, each constraint counted once.
+
+    Kernels that name their constraint terms (``constraint_log_terms(ev) -> {name: log f}``)
+    are merged by name; the others contribute their ``log_constraints`` as a whole.
+    """
+    seen: dict[str, float] = {}
+    total = 0.0
+    for t in terms:
+        ev = t.evaluator(values)
+        named: Callable[[Evaluator], Mapping[str, Any]] | None = getattr(t.op, "constraint_log_terms", None)
+        if named is None:
+            total -= float(np.sum(t.op.log_constraints(ev)))
+        else:
+            for key, val in named(ev).items():
+                seen.setdefault(key, float(np.sum(val)))
+        total += t.main_nll(ev)
+    return total - sum(seen.values())
+
+
+# --------------------------------------------------------------------------------------
+
+
+def _grid_centres(axes_edges: Sequence[Array]) -> list[Array]:
+    centres = [0.5 * (e[1:] + e[:-1]) for e in axes_edges]
+    mesh = np.meshgrid(*centres, indexing="ij")  # first axis slowest (row-major, like HS3 contents)
+    return [m.ravel() for m in mesh]
+
+
+def _bin_volumes(axes_edges: Sequence[Array]) -> Array:
+    widths = [np.diff(e) for e in axes_edges]
+    mesh = np.meshgrid(*widths, indexing="ij")
+    out = np.ones(mesh[0].shape)
+    for m in mesh:
+        out = out * m
+    return np.asarray(out.ravel(), dtype=float)
+
+
+class Likelihood:
+    """The negative log-likelihood of a workspace's (distribution, data) pairs and aux terms.
+
+    Build it with :meth:`pyhs3_lab.Workspace.likelihood`. ``nll(values)`` evaluates it with
+    every parameter not given at its start value (from the parameter point of the model).
+
+    Conventions: the default :meth:`nll` equals RooFit's
+    ``createNLL(data, Offset("none"), GlobalObservables(...))`` for the same file (see the
+    module docstring for the constants kept); several pairs are summed, without the
+    ``N log(n_categories)`` that a ``RooSimultaneous`` adds (``roofit_simultaneous=True``).
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        distributions: Sequence[str],
+        data: Sequence[str | float],
+        aux_distributions: Sequence[str] = (),
+        *,
+        name: str | None = None,
+        model: Model | None = None,
+        parameters_of_interest: Sequence[str] = (),
+        global_observables: Iterable[str] = (),
+        path: str = "",
+    ) -> None:
+        if len(distributions) != len(data):
+            raise LikelihoodError(f"likelihood {name!r}: {len(distributions)} distributions but {len(data)} data "
+                                  "entries; give one data entry per distribution")
+        self.workspace = workspace
+        self.name = name
+        self.path = path or (f"likelihood {name!r}" if name else "ad hoc likelihood")
+        self.model = model if model is not None else workspace.model()
+        self.distributions = tuple(distributions)
+        self.data = tuple(data)
+        self.aux_distributions = tuple(dict.fromkeys(aux_distributions))  # shared terms counted once
+        graph = self.model.graph
+        for i, d in enumerate(self.distributions):
+            self._check_distribution(d, f"{self.path}.distributions[{i}]")
+        for i, d in enumerate(self.aux_distributions):
+            self._check_distribution(d, f"{self.path}.aux_distributions[{i}]")
+
+        self._density_terms: list[_DensityTerm] = []
+        self._count_terms: list[_CountsTerm] = []
+        data_by_name = {d.name: d for d in self.model.spec.data}
+        for i, (dist, dat) in enumerate(zip(self.distributions, self.data, strict=True)):
+            where = f"{self.path}.data[{i}]"
+            if isinstance(dat, str):
+                obj = data_by_name.get(dat)
+                if obj is None:
+                    raise LikelihoodError(f"{where}: no data named {dat!r}; the workspace has "
+                                          f"{sorted(data_by_name) or 'none'}")
+                self._add_pair(dist, obj, where)
+            else:
+                self._add_point(dist, float(dat), None, where)
+        self._aux_terms = [_AuxTerm(self, d) for d in self.aux_distributions]
+
+        observables: set[str] = set()
+        for t in self._main_terms:
+            observables |= t.observables
+        self.observables: frozenset[str] = frozenset(observables)
+        deps: set[str] = set()
+        for term in self._all_terms:
+            deps |= term.dependencies()
+        deps -= self.observables
+
+        globs = set(global_observables)
+        for aux in self._aux_terms:
+            globs |= aux.observables
+        for dom in self.model.spec.domains:
+            if dom.name.endswith("_global_observables"):
+                globs |= {a.name for a in dom.axes}
+        globs |= {n for n in deps if n.startswith("nom_") and n in self.model.const}
+        for t in self._count_terms:
+            extra: Callable[[], Iterable[str]] | None = getattr(t.op, "global_observables", None)
+            if extra is not None:
+                globs |= set(extra())
+        self.global_observables: frozenset[str] = frozenset(globs & deps)
+        pois = [p for p in parameters_of_interest if p in deps]
+        self.parameters_of_interest: tuple[str, ...] = tuple(pois)
+
+        order = {n: i for i, n in enumerate(graph.parameters)}
+        names = sorted(deps, key=lambda n: (order.get(n, len(order)), n))
+        params: list[LikelihoodParameter] = []
+        for n in names:
+            lo, hi = self.model.bounds.get(n, (-math.inf, math.inf))
+            glob = n in self.global_observables
+            const = glob or n in self.model.const
+            params.append(LikelihoodParameter(n, float(self.model.values.get(n, math.nan)), lo, hi, const,
+                                              n in pois, glob))
+        self.parameters: tuple[LikelihoodParameter, ...] = tuple(params)
+        self._param_index = {p.name: p for p in params}
+        self.init: dict[str, float] = {p.name: p.value for p in params if not math.isnan(p.value)}
+        # values the evaluator needs besides the parameters (e.g. observables of other terms)
+        self._base_values: dict[str, Any] = dict(self.model.values)
+
+    # -- construction helpers ------------------------------------------------------------
+
+    @property
+    def _main_terms(self) -> list[_Term]:
+        return [*self._density_terms, *self._count_terms]
+
+    @property
+    def _all_terms(self) -> list[_Term]:
+        return [*self._density_terms, *self._count_terms, *self._aux_terms]
+
+    def _check_distribution(self, dist: str, where: str) -> None:
+        node = self.model.graph.nodes.get(dist)
+        if node is None or node.kind != "distribution":
+            names = [d.name for d in self.model.spec.distributions]
+            raise LikelihoodError(f"{where}: {dist!r} is not a distribution; the workspace has {names}")
+        self.model.compiled.distribution(dist)  # raises UnsupportedTypeError naming type and path
+
+    def _check_axes(self, dist: str, obj: Data, where: str) -> None:
+        leaves = self.model.graph.leaves(dist)
+        missing = [a for a in obj.observables if a not in leaves]
+        if missing:
+            raise LikelihoodError(
+                f"{where}: data {obj.name!r} ({obj.path}) has axes {list(obj.observables)}, but distribution "
+                f"{dist!r} does not depend on {missing}; it depends on {sorted(leaves)}")
+
+    def _add_pair(self, dist: str, obj: Data, where: str) -> None:
+        op = self.model.compiled.distribution(dist)
+        raw = obj.raw
+        if obj.type == "point":
+            self._add_point(dist, float(raw["value"]), obj, where)
+            return
+        if not obj.axes:
+            raise LikelihoodError(f"{where}: data {obj.name!r} ({obj.path}) has no axes; expected one axis per "
+                                  "observable of the distribution")
+        if obj.type == "unbinned":
+            self._check_axes(dist, obj, where)
+            entries = np.asarray(raw["entries"], dtype=float).reshape(-1, len(obj.axes))
+            columns = {ax.name: np.ascontiguousarray(entries[:, j]) for j, ax in enumerate(obj.axes)}
+            w = raw.get("weights")
+            weights = np.asarray(w, dtype=float) if w is not None else None
+            self._density_terms.append(_DensityTerm(self, dist, columns, weights, where))
+            return
+        # binned
+        edges = [np.asarray(ax.bin_edges, dtype=float) for ax in obj.axes]
+        counts = np.asarray(raw["contents"], dtype=float)
+        if isinstance(op, BinnedDistributionOp):
+            self._check_binning(dist, op, obj, edges, counts, where)
+            attrs = self.model.spec.root_attributes.get(dist)
+            tags = attrs.get("tags") if isinstance(attrs, dict) else None
+            full = isinstance(tags, list) and "BinnedLikelihood" in tags
+            self._count_terms.append(_CountsTerm(self, dist, counts, _bin_volumes(edges), full,
+                                                 frozenset(obj.observables) | frozenset(op.axis_names)))
+            return
+        self._check_axes(dist, obj, where)
+        centres = _grid_centres(edges)
+        columns = {ax.name: c for ax, c in zip(obj.axes, centres, strict=True)}
+        self._density_terms.append(_DensityTerm(self, dist, columns, counts, where))
+
+    def _check_binning(self, dist: str, op: BinnedDistributionOp, obj: Data, edges: list[Array], counts: Array,
+                       where: str) -> None:
+        n_data = int(counts.size)
+        if op.bin_edges:
+            n_dist = int(np.prod([len(e) - 1 for e in op.bin_edges]))
+            if n_dist != n_data:
+                shape = [len(e) - 1 for e in op.bin_edges]
+                raise LikelihoodError(
+                    f"{where}: data {obj.name!r} ({obj.path}) has {n_data} bins but distribution {dist!r} "
+                    f"has {n_dist} (bins per axis {shape}); expected data with the distribution's binning")
+        if op.axis_names and len(op.axis_names) == len(obj.axes) and tuple(op.axis_names) != obj.observables:
+            raise LikelihoodError(
+                f"{where}: data {obj.name!r} ({obj.path}) has axes {list(obj.observables)} but distribution "
+                f"{dist!r} has axes {list(op.axis_names)}; expected the same axis names")
+
+    def _add_point(self, dist: str, value: float, obj: Data | None, where: str) -> None:
+        if obj is not None and obj.axes:
+            self._check_axes(dist, obj, where)
+            names = list(obj.observables)
+        else:
+            names = sorted(_variates(self.model.spec, self.model.graph, dist))
+        if len(names) != 1:
+            raise LikelihoodError(
+                f"{where}: a single value as data needs a distribution of one variate, but {dist!r} has "
+                f"{names or 'none'}; expected unbinned data with one axis per observable")
+        self._density_terms.append(_DensityTerm(self, dist, {names[0]: np.asarray([value])}, None, where))
+
+    # -- values --------------------------------------------------------------------------
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.parameters)
+
+    @property
+    def floating(self) -> tuple[str, ...]:
+        """Names of the parameters a fit varies (not constant, not global observables)."""
+        return tuple(p.name for p in self.parameters if not p.const)
+
+    @property
+    def n_events(self) -> float:
+        """Total number of events (Σ weights, Σ bin contents) of the main terms."""
+        return float(sum(t.n_events for t in self._main_terms))
+
+    @property
+    def n_channels(self) -> int:
+        return len(self._main_terms)
+
+    def bounds(self, name: str) -> tuple[float, float]:
+        p = self._param_index.get(name)
+        if p is None:
+            raise LikelihoodError(f"{self.path}: {name!r} is not a parameter of this likelihood; its parameters "
+                                  f"are {list(self.parameter_names)}")
+        return p.min, p.max
+
+    def values(self, values: Mapping[str, Any] | None = None) -> dict[str, float]:
+        """Start values updated by ``values`` (unknown names raise :class:`LikelihoodError`)."""
+        out = dict(self.init)
+        if values:
+            self._check_names(values)
+            out.update({k: float(v) for k, v in values.items()})
+        return out
+
+    def _check_names(self, names: Iterable[str]) -> None:
+        unknown = [k for k in names if k not in self._param_index]
+        if unknown:
+            raise LikelihoodError(f"{self.path}: unknown parameter(s) {unknown}; the parameters of this likelihood "
+                                  f"are {list(self.parameter_names)}")
+
+    def _full_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        merged = dict(self._base_values)
+        merged.update(values)
+        missing = [p.name for p in self.parameters if p.name not in merged]
+        if missing:
+            raise LikelihoodError(
+                f"{self.path}: parameter(s) {missing} have no value; give them a value in a parameter point of "
+                f"the workspace, or pass them, e.g. lik.nll({{{missing[0]!r}: 1.0}})")
+        return merged
+
+    # -- the NLL -------------------------------------------------------------------------
+
+    def nll(self, values: Mapping[str, Any] | None = None, /, *, roofit_simultaneous: bool = False,
+            **kwargs: Any) -> float:
+        """The negative log-likelihood at ``values`` (others at their start values).
+
+        Parameters
+        ----------
+        values
+            Parameter values, e.g. ``{"mu": 1.2}``; keywords work too: ``nll(mu=1.2)``.
+        roofit_simultaneous
+            Add ``N log(n_channels)``, what a RooSimultaneous over the channels adds, so
+            that the number equals ROOT's combined NLL.
+
+        Returns
+        -------
+        float
+            RooFit's ``createNLL(data, Offset("none"), GlobalObservables(...))`` value.
+        """
+        given: dict[str, Any] = dict(values or {})
+        given.update(kwargs)
+        self._check_names(given)
+        full = self._full_values(given)
+        val = self._evaluate(full)
+        if roofit_simultaneous and self.n_channels > 1:
+            val += self.n_events * math.log(self.n_channels)
+        return val
+
+    def _evaluate(self, full: Mapping[str, Any]) -> float:
+        """The NLL with every value given (no checks; used by fits, thousands of times)."""
+        try:
+            total = 0.0
+            for t in self._density_terms:
+                total += t.nll(full)
+            if self._count_terms:
+                total += _shared_constraints(self._count_terms, full)
+            for a in self._aux_terms:
+                total += a.nll(full)
+        except PyHS3LabError:
+            raise
+        except (ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
+            raise EvaluationError(f"{self.path}: {type(exc).__name__}: {exc}") from exc
+        return total
+
+    def terms(self, values: Mapping[str, Any] | None = None) -> dict[str, float]:
+        """The NLL split by term: ``{distribution name: its contribution}`` (aux terms included)."""
+        full = self._full_values(self.values(values))
+        out: dict[str, float] = {}
+        for t in self._all_terms:
+            out[t.dist] = out.get(t.dist, 0.0) + t.nll(full)
+        return out
+
+    def expected(self, dist: str, values: Mapping[str, Any] | None = None) -> Array:
+        """Expected bin contents ν (flattened, first axis slowest) of a bin-count distribution
+        (``histfactory_dist``) of this likelihood at ``values`` (others at their start values)."""
+        for t in self._count_terms:
+            if t.dist == dist:
+                ev = t.evaluator(self._full_values(self.values(values)))
+                return np.asarray(t.op.expected_counts(ev), dtype=float)
+        raise LikelihoodError(f"{self.path}: {dist!r} is not a bin-count distribution of this likelihood; those "
+                              f"are {[t.dist for t in self._count_terms] or 'none'}")
+
+    # -- inference (see fit.py and toys.py) ----------------------------------------------
+
+    def fit(self, **options: Any) -> FitResult:
+        """Minimise the NLL with iminuit (MIGRAD, HESSE, MINOS on request); see :func:`pyhs3_lab.fit.fit`."""
+        from .fit import fit
+
+        return fit(self, **options)
+
+    def profile(self, poi: str, values: Any, **options: Any) -> ProfileResult:
+        """2ΔNLL of ``poi`` at each of ``values``, the others refitted; see :func:`pyhs3_lab.fit.profile`."""
+        from .fit import profile
+
+        return profile(self, poi, values, **options)
+
+    def sample(self, n: int = 1, **options: Any) -> list[dict[str, Any]]:
+        """Pseudo-data sets (and Asimov data); see :func:`pyhs3_lab.toys.sample`."""
+        from .toys import sample
+
+        return sample(self, n, **options)
+
+    def toys(self, n: int, **options: Any) -> ToyStudy:
+        """Pseudo-experiments generated and fitted; see :func:`pyhs3_lab.toys.toys`."""
+        from .toys import toys
+
+        return toys(self, n, **options)
+
+    def upper_limit(self, poi: str, cl: float = 0.95, **options: Any) -> UpperLimit:
+        """CLs upper limit on ``poi``; see :func:`pyhs3_lab.toys.upper_limit`."""
+        from .toys import upper_limit
+
+        return upper_limit(self, poi, cl, **options)
+
+    def with_data(self, datasets: Mapping[str, Any]) -> Likelihood:
+        """The same likelihood with other data (see :mod:`pyhs3_lab.toys`)."""
+        from .toys import with_data
+
+        return with_data(self, datasets)
+
+    def __repr__(self) -> str:
+        return (f"<Likelihood {self.name!r}: {len(self.distributions)} distribution(s), "
+                f"{len(self.aux_distributions)} aux, {len(self.floating)} floating of "
+                f"{len(self.parameters)} parameters>")
+
+
+class Analysis:
+    """An HS3 analysis: a likelihood with its parameters of interest, domains and start values."""
+
+    def __init__(self, workspace: Workspace, spec: AnalysisSpec, likelihood: Likelihood) -> None:
+        self.workspace = workspace
+        self.spec = spec
+        self.name = spec.name
+        self.likelihood = likelihood
+        self.parameters_of_interest = likelihood.parameters_of_interest
+        self.domains = spec.domains
+        self.init = spec.init
+
+    @property
+    def parameters(self) -> tuple[LikelihoodParameter, ...]:
+        return self.likelihood.parameters
+
+    def nll(self, values: Mapping[str, Any] | None = None, /, **kwargs: Any) -> float:
+        return self.likelihood.nll(values, **kwargs)
+
+    def fit(self, **options: Any) -> FitResult:
+        return self.likelihood.fit(**options)
+
+    def profile(self, poi: str | None = None, values: Any = None, **options: Any) -> ProfileResult:
+        """Profile a POI (the first of the analysis by default)."""
+        name = poi if poi is not None else self._first_poi()
+        if values is None:
+            lo, hi = self.likelihood.bounds(name)
+            values = np.linspace(lo, hi, 31)
+        return self.likelihood.profile(name, values, **options)
+
+    def upper_limit(self, poi: str | None = None, cl: float = 0.95, **options: Any) -> UpperLimit:
+        return self.likelihood.upper_limit(poi if poi is not None else self._first_poi(), cl, **options)
+
+    def toys(self, n: int, **options: Any) -> ToyStudy:
+        return self.likelihood.toys(n, **options)
+
+    def _first_poi(self) -> str:
+        if not self.parameters_of_interest:
+            raise LikelihoodError(f"{self.spec.path} (analysis {self.name!r}) has no parameters_of_interest; "
+                                  "name the parameter")
+        return self.parameters_of_interest[0]
+
+    def __repr__(self) -> str:
+        pois = list(self.parameters_of_interest)
+        return f"<Analysis {self.name!r}: likelihood {self.spec.likelihood!r}, POIs {pois}>"
+
+
+def build_likelihood(
+    workspace: Workspace,
+    name: str | Sequence[str] | None = None,
+    *,
+    distributions: Sequence[str] | None = None,
+    data: Sequence[str | float] | None = None,
+    aux_distributions: Sequence[str] = (),
+    domain: str | None = None,
+    parameter_set: str | None = None,
+    conventions: str = "root",
+) -> Likelihood:
+    """The likelihood ``name`` of ``workspace`` (or several summed, or an ad hoc one).
+
+    See :meth:`pyhs3_lab.Workspace.likelihood`.
+    """
+    liks = {lik.name: lik for lik in workspace.likelihoods}
+    model = workspace.model(domain, parameter_set, conventions=conventions)
+    if distributions is not None or data is not None:
+        if name is not None:
+            raise LikelihoodError("give either a likelihood name or distributions= and data=, not both")
+        if distributions is None or data is None:
+            raise LikelihoodError("an ad hoc likelihood needs both distributions= and data=")
+        return Likelihood(workspace, list(distributions), list(data), list(aux_distributions), model=model)
+    if name is None:
+        if len(liks) == 1:
+            name = next(iter(liks))
+        elif not liks:
+            raise LikelihoodError("the workspace has no likelihoods; build one with "
+                                  "ws.likelihood(distributions=[...], data=[...])")
+        else:
+            raise LikelihoodError(f"the workspace has {len(liks)} likelihoods {sorted(liks)}; name one, or a list "
+                                  "of them to sum")
+    names = [name] if isinstance(name, str) else list(name)
+    if not names:
+        raise LikelihoodError("an empty list of likelihoods")
+    unknown = [n for n in names if n not in liks]
+    if unknown:
+        raise LikelihoodError(f"no likelihood named {unknown}; the workspace has {sorted(liks) or 'none'}")
+    dists: list[str] = []
+    dats: list[str | float] = []
+    aux: list[str] = list(aux_distributions)
+    # parameters of interest: those of the analyses that use these likelihoods
+    pois = [p for a in workspace.analyses if a.likelihood in names for p in a.parameters_of_interest]
+    for n in names:
+        spec = liks[n]
+        dists += spec.distributions
+        dats += spec.data
+        aux += spec.aux_distributions
+    label = names[0] if len(names) == 1 else "+".join(names)
+    path = liks[names[0]].path if len(names) == 1 else ""
+    return Likelihood(workspace, dists, dats, aux, name=label, model=model, path=path,
+                      parameters_of_interest=list(dict.fromkeys(pois)))
+
+
+def build_analysis(workspace: Workspace, name: str | None = None, *, conventions: str = "root") -> Analysis:
+    """The analysis ``name`` (or the only one); see :meth:`pyhs3_lab.Workspace.analysis`."""
+    anas = {a.name: a for a in workspace.analyses}
+    if name is None:
+        if len(anas) != 1:
+            raise LikelihoodError(f"the workspace has {len(anas)} analyses {sorted(anas)}; name one")
+        name = next(iter(anas))
+    spec = anas.get(name)
+    if spec is None:
+        raise LikelihoodError(f"no analysis named {name!r}; the workspace has {sorted(anas) or 'none'}")
+    liks = {lik.name: lik for lik in workspace.likelihoods}
+    lspec = liks.get(spec.likelihood)
+    if lspec is None:
+        raise LikelihoodError(f"{spec.path}.likelihood: analysis {name!r} refers to likelihood "
+                              f"{spec.likelihood!r}, which does not exist")
+    model = workspace.model(None, spec.init, conventions=conventions)
+    domains = {d.name: d for d in workspace.domains}
+    data_axes = {ax.name for d in workspace.data for ax in d.axes}
+    globs: set[str] = set()
+    for dname in spec.domains:
+        dom = domains.get(dname)
+        if dom is None:
+            raise LikelihoodError(f"{spec.path}.domains: analysis {name!r} refers to domain {dname!r}, which "
+                                  "does not exist")
+        for nm, b in dom.bounds().items():
+            if nm not in data_axes:
+                model.bounds[nm] = b
+        if dname.endswith("_global_observables"):
+            globs |= {a.name for a in dom.axes}
+    lik = Likelihood(workspace, lspec.distributions, lspec.data, lspec.aux_distributions, name=lspec.name,
+                     model=model, parameters_of_interest=spec.parameters_of_interest, global_observables=globs,
+                     path=lspec.path)
+    return Analysis(workspace, spec, lik)
