@@ -1,0 +1,477 @@
+"""Fits with iminuit: MIGRAD, then HESSE, MINOS on request; profile likelihood scans.
+
+:class:`NLL` follows iminuit's protocol (``__call__(x)``, ``errordef = 0.5``,
+``_parameters = {name: (lo, hi)}``), so ``Minuit(nll, x0)`` finds names, limits and
+errordef by itself. :func:`fit` returns a frozen :class:`FitResult`; a fit that does not
+converge returns ``valid=False`` and says why, it never raises from inside iminuit.
+iminuit is imported inside the functions, so ``import pyhs3_lab`` stays light.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import FitError, PyHS3LabError
+from .ops.base import Array
+
+if TYPE_CHECKING:
+    from .likelihood import Likelihood
+
+__all__ = ["NLL", "FitResult", "ProfileResult", "fit", "profile"]
+
+
+class FitCancelled(Exception):
+    """Raised inside the NLL when the ``abort`` callable asks to stop (caught by :func:`fit`)."""
+
+
+class NLL:
+    """The NLL of a likelihood as a function of its floating parameters (iminuit's protocol).
+
+    Parameters
+    ----------
+    likelihood
+        The :class:`~pyhs3_lab.likelihood.Likelihood`.
+    floating
+        Names of the parameters in ``x``, in order.
+    values
+        Values of every other parameter (missing ones: the likelihood's start values).
+    abort
+        Called before every evaluation; if it returns True the evaluation raises
+        :class:`FitCancelled`.
+    """
+
+    errordef = 0.5
+
+    def __init__(self, likelihood: Likelihood, floating: Sequence[str], values: Mapping[str, float] | None = None,
+                 abort: Callable[[], bool] | None = None) -> None:
+        self.likelihood = likelihood
+        self.names = tuple(floating)
+        self._parameters: dict[str, tuple[float, float] | None] = {}
+        for n in self.names:
+            lo, hi = likelihood.bounds(n)
+            self._parameters[n] = None if (math.isinf(lo) and math.isinf(hi)) else (lo, hi)
+        start = likelihood.values(values)
+        for n in self.names:  # floating parameters need a start value too
+            start.setdefault(n, math.nan)
+        self._base = likelihood._full_values(start)
+        missing = [n for n in self.names if math.isnan(self._base[n])]
+        if missing:
+            raise FitError(f"{likelihood.path}: parameter(s) {missing} have no start value; give them one, "
+                           f"e.g. fit(values={{{missing[0]!r}: 1.0}})")
+        self._abort = abort
+        self.ncall = 0
+
+    @property
+    def start(self) -> Array:
+        return np.array([self._base[n] for n in self.names], dtype=float)
+
+    def full_values(self, x: Sequence[float] | Array) -> dict[str, Any]:
+        vals = dict(self._base)
+        vals.update(zip(self.names, (float(v) for v in x), strict=True))
+        return vals
+
+    def __call__(self, x: Array) -> float:
+        if self._abort is not None and self._abort():
+            raise FitCancelled
+        self.ncall += 1
+        vals = self._base.copy()
+        vals.update(zip(self.names, x.tolist(), strict=True))
+        return self.likelihood._evaluate(vals)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """The result of a fit.
+
+    ``parameters`` are the floating parameters, in the order of ``covariance`` and
+    ``correlation``; ``values`` and ``errors`` hold every parameter of the likelihood
+    (fixed and constant ones with error 0). ``minos_errors[name] = (lower, upper)``,
+    lower negative. ``minuit`` is the :class:`iminuit.Minuit` object (None if nothing
+    floated).
+    """
+
+    parameters: tuple[str, ...]
+    values: dict[str, float]
+    errors: dict[str, float]
+    minos_errors: dict[str, tuple[float, float]]
+    covariance: Array
+    correlation: Array
+    fval: float
+    edm: float
+    nfcn: int
+    valid: bool
+    message: str
+    fixed: tuple[str, ...] = ()
+    minuit: Any = field(default=None, repr=False, compare=False)
+
+    def _rows(self) -> list[tuple[str, str, str, str, str]]:
+        rows = []
+        for name, val in self.values.items():
+            if name in self.parameters:
+                err = _fmt(self.errors.get(name, math.nan))
+                lo, hi = self.minos_errors.get(name, (math.nan, math.nan))
+                mlo = _fmt(lo) if name in self.minos_errors else ""
+                mhi = f"+{_fmt(hi)}" if name in self.minos_errors else ""
+                rows.append((name, _fmt(val), err, mlo, mhi))
+            else:
+                rows.append((name, _fmt(val), "fixed" if name in self.fixed else "const", "", ""))
+        return rows
+
+    def _head(self) -> str:
+        status = "valid" if self.valid else "INVALID"
+        return (f"FitResult ({status}: {self.message}): fval = {self.fval:.10g}, edm = {self.edm:.3g}, "
+                f"nfcn = {self.nfcn}")
+
+    def __str__(self) -> str:
+        rows = self._rows()
+        header = ("parameter", "value", "error", "minos-", "minos+")
+        width = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
+        lines = [self._head()]
+
+        def fmt_row(r: Sequence[str]) -> str:
+            cells = (r[i].ljust(width[i]) if i == 0 else r[i].rjust(width[i]) for i in range(5))
+            return ("  " + "  ".join(cells)).rstrip()
+
+        lines.append(fmt_row(header))
+        lines += [fmt_row(r) for r in rows]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        head = html.escape(self._head())
+        cells = "".join(f"<th>{h}</th>" for h in ("parameter", "value", "error", "minos-", "minos+"))
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in self._rows())
+        colour = "#c8eec8" if self.valid else "#f5c6c6"
+        return (f'<table class="pyhs3-lab-fit"><caption style="background:{colour}">{head}</caption>'
+                f"<thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>")
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _fmt(x: float) -> str:
+    if math.isnan(x):
+        return "nan"
+    return f"{x:.6g}"
+
+
+def _fixed_values(lik: Likelihood, fixed: Mapping[str, float] | Iterable[str] | None) -> dict[str, float]:
+    if fixed is None:
+        return {}
+    if isinstance(fixed, Mapping):
+        out = {k: float(v) for k, v in fixed.items()}
+    else:
+        names = [fixed] if isinstance(fixed, str) else list(fixed)
+        out = {}
+        for n in names:
+            if n not in lik.init:
+                lik._check_names([n])
+                raise FitError(f"{lik.path}: cannot fix {n!r} at its start value: it has none; give fixed={{{n!r}: "
+                               "value}")
+            out[n] = lik.init[n]
+    unknown = [k for k in out if k not in lik.parameter_names]
+    if unknown:
+        raise FitError(f"{lik.path}: cannot fix unknown parameter(s) {unknown}; the parameters are "
+                       f"{list(lik.parameter_names)}")
+    return out
+
+
+def _status_message(m: Any) -> tuple[bool, str]:
+    fmin = m.fmin
+    if fmin is None:
+        return False, "MIGRAD did not run"
+    reasons = []
+    if fmin.has_reached_call_limit:
+        reasons.append("call limit reached")
+    if fmin.is_above_max_edm:
+        reasons.append(f"EDM {fmin.edm:.3g} above the goal {fmin.edm_goal:.3g}")
+    if fmin.hesse_failed:
+        reasons.append("HESSE failed")
+    if not fmin.has_covariance:
+        reasons.append("no covariance")
+    elif not fmin.has_accurate_covar:
+        reasons.append("covariance not accurate")
+    if fmin.has_made_posdef_covar:
+        reasons.append("covariance forced positive definite")
+    if not fmin.is_valid and not reasons:
+        reasons.append("MIGRAD did not converge")
+    valid = bool(fmin.is_valid) and not fmin.hesse_failed
+    if fmin.has_parameters_at_limit and valid:
+        return True, "converged (a parameter is at its limit)"
+    return valid, "converged" if not reasons else "; ".join(reasons)
+
+
+def fit(
+    likelihood: Likelihood,
+    *,
+    fixed: Mapping[str, float] | Iterable[str] | None = None,
+    values: Mapping[str, float] | None = None,
+    minos: Iterable[str] | str | None = None,
+    hesse: bool = True,
+    strategy: int = 1,
+    tolerance: float | None = None,
+    ncall: int | None = None,
+    abort: Callable[[], bool] | None = None,
+) -> FitResult:
+    """Minimise the NLL of ``likelihood`` with iminuit: MIGRAD, then HESSE, then MINOS if asked.
+
+    Parameters
+    ----------
+    likelihood
+        The :class:`~pyhs3_lab.likelihood.Likelihood`.
+    fixed
+        Parameters held fixed: ``{name: value}``, or names (fixed at their start values).
+        Constant parameters and global observables are always fixed.
+    values
+        Start values (others: the likelihood's start values).
+    minos
+        Names (or one name) of floating parameters to get MINOS errors for.
+    hesse
+        Run HESSE after MIGRAD (default True).
+    strategy, tolerance, ncall
+        Passed to iminuit (``Minuit.strategy``, ``Minuit.tol``, ``migrad(ncall=...)``).
+    abort
+        Called before each NLL evaluation; returning True cancels the fit, which then returns
+        ``valid=False`` with message ``"cancelled"``.
+
+    Returns
+    -------
+    FitResult
+    """
+    from iminuit import Minuit
+
+    fixed_vals = _fixed_values(likelihood, fixed)
+    start = dict(values or {})
+    likelihood._check_names(start)
+    start.update(fixed_vals)
+    floating = [n for n in likelihood.floating if n not in fixed_vals]
+    minos_names = [minos] if isinstance(minos, str) else list(minos or [])
+    bad = [n for n in minos_names if n not in floating]
+    if bad:
+        raise FitError(f"{likelihood.path}: MINOS was asked for {bad}, which do not float; the floating parameters "
+                       f"are {floating}")
+    nll = NLL(likelihood, floating, start, abort)
+    fixed_names = tuple(n for n in likelihood.parameter_names if n in fixed_vals)
+    x0 = nll.start
+    f0 = likelihood._evaluate(nll.full_values(x0))  # structural errors raise here, before iminuit runs
+    if not floating:
+        vals = {n: float(v) for n, v in nll._base.items() if n in likelihood.parameter_names}
+        return FitResult((), _ordered(likelihood, vals), dict.fromkeys(vals, 0.0), {}, np.zeros((0, 0)),
+                         np.zeros((0, 0)), f0, 0.0, 1, bool(np.isfinite(f0)), "nothing to fit", fixed_names)
+    if not np.isfinite(f0):
+        at = dict(zip(floating, x0.tolist(), strict=True))
+        raise FitError(f"{likelihood.path}: the NLL is {f0} at the start values {at}")
+
+    m = Minuit(nll, x0, name=tuple(floating))
+    m.strategy = strategy
+    if tolerance is not None:
+        m.tol = tolerance
+    for n, lim in nll._parameters.items():
+        if lim is not None:
+            m.limits[n] = lim
+    m.print_level = 0
+    message = ""
+    try:
+        m.migrad(ncall=ncall)
+        if hesse and m.valid:
+            m.hesse()
+        valid, message = _status_message(m)
+        if minos_names and valid:
+            try:
+                m.minos(*minos_names)
+            except RuntimeError as exc:
+                message += f"; MINOS failed: {exc}"
+    except FitCancelled:
+        valid, message = False, "cancelled"
+    except PyHS3LabError as exc:
+        valid, message = False, f"the NLL could not be evaluated: {exc}"
+    return _result(likelihood, m, nll, floating, fixed_names, valid, message, minos_names)
+
+
+def _ordered(lik: Likelihood, vals: Mapping[str, float]) -> dict[str, float]:
+    return {n: float(vals[n]) for n in lik.parameter_names if n in vals}
+
+
+def _result(lik: Likelihood, m: Any, nll: NLL, floating: list[str], fixed: tuple[str, ...], valid: bool,
+            message: str, minos_names: list[str]) -> FitResult:
+    x = np.array(m.values, dtype=float)
+    vals = {n: float(v) for n, v in nll._base.items() if n in lik.parameter_names}
+    vals.update(zip(floating, x.tolist(), strict=True))
+    errs = dict.fromkeys(vals, 0.0)
+    errs.update(zip(floating, np.array(m.errors, dtype=float).tolist(), strict=True))
+    k = len(floating)
+    cov = np.full((k, k), np.nan)
+    if m.covariance is not None:
+        cov = np.array(m.covariance, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd = np.sqrt(np.diag(cov))
+        corr = cov / np.outer(sd, sd)
+    minos_errors: dict[str, tuple[float, float]] = {}
+    if message != "cancelled":
+        for n in minos_names:
+            try:
+                me = m.merrors[n]
+            except (KeyError, RuntimeError):
+                continue
+            minos_errors[n] = (float(me.lower), float(me.upper))
+            if not me.is_valid:
+                message += f"; MINOS error of {n!r} not valid"
+    fval = float(m.fval) if m.fmin is not None else math.nan
+    edm = float(m.fmin.edm) if m.fmin is not None else math.nan
+    return FitResult(tuple(floating), _ordered(lik, vals), _ordered(lik, errs), minos_errors, cov, corr, fval, edm,
+                     int(nll.ncall), valid, message, fixed, m)
+
+
+# --------------------------------------------------------------------------------------
+# profile
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    """A profile likelihood scan of ``poi``.
+
+    ``two_delta_nll[i] = 2 (NLL(values[i], θ̂̂) - NLL_min)``, with ``NLL_min`` the lowest NLL
+    found (the global fit, or a scan point if one is lower); ``fitted[name][i]`` the
+    fitted value of every other floating parameter; ``valid[i]`` whether the fit at that
+    point converged.
+    """
+
+    poi: str
+    values: Array
+    two_delta_nll: Array
+    nll: Array
+    fitted: dict[str, Array]
+    valid: Array
+    best: FitResult
+
+    @property
+    def minimum(self) -> float:
+        return float(self.best.values[self.poi])
+
+    def interval(self, level: float = 1.0) -> tuple[float, float]:
+        """Where 2ΔNLL crosses ``level`` (1: 68 %), by linear interpolation (NaN if not crossed)."""
+        x, y = self.values, self.two_delta_nll
+        i0 = int(np.nanargmin(y))
+        lo = hi = math.nan
+        for j in range(i0, 0, -1):
+            if y[j - 1] >= level > y[j] or y[j - 1] > level >= y[j]:
+                lo = float(np.interp(level, [y[j], y[j - 1]], [x[j], x[j - 1]]))
+                break
+        for j in range(i0, len(x) - 1):
+            if y[j + 1] >= level > y[j] or y[j + 1] > level >= y[j]:
+                hi = float(np.interp(level, [y[j], y[j + 1]], [x[j], x[j + 1]]))
+                break
+        return lo, hi
+
+
+def _progress(iterable: Iterable[Any], total: int, enabled: bool, desc: str) -> Iterable[Any]:
+    if not enabled:
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is optional
+        return iterable
+    return tqdm(iterable, total=total, desc=desc)  # type: ignore[no-any-return]
+
+
+def _profile_points(lik: Likelihood, poi: str, points: Sequence[float], start: Mapping[str, float],
+                    options: Mapping[str, Any], warm: bool) -> list[tuple[float, dict[str, float], bool]]:
+    out = []
+    values = dict(start)
+    fixed = dict(options.get("fixed") or {})
+    opts = {k: v for k, v in options.items() if k != "fixed"}
+    for v in points:
+        res = fit(lik, fixed={**fixed, poi: float(v)}, values={k: x for k, x in values.items() if k != poi},
+                  **opts)
+        out.append((res.fval, res.values, res.valid))
+        if warm and res.valid:
+            values = {k: x for k, x in res.values.items() if k in lik.floating}
+    return out
+
+
+def profile(
+    likelihood: Likelihood,
+    poi: str,
+    values: Sequence[float] | Array,
+    *,
+    fixed: Mapping[str, float] | None = None,
+    executor: Executor | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> ProfileResult:
+    """Profile likelihood scan of ``poi`` over ``values``: every other floating parameter refitted.
+
+    Parameters
+    ----------
+    likelihood
+        The likelihood.
+    poi
+        A floating parameter.
+    values
+        Points of the scan.
+    fixed
+        Other parameters held fixed.
+    executor
+        A :class:`concurrent.futures.Executor`: points are fitted in parallel (each from the
+        global best fit); without one, sequentially, each from the previous point.
+    progress
+        Show a progress bar (tqdm, if installed).
+    **options
+        Passed to :func:`fit` (``strategy``, ``tolerance``, ...).
+    """
+    if poi not in likelihood.floating or (fixed and poi in fixed):
+        raise FitError(f"{likelihood.path}: cannot profile {poi!r}: it is not a floating parameter; the floating "
+                       f"parameters are {list(likelihood.floating)}")
+    points = np.asarray(values, dtype=float).ravel()
+    fixed = dict(fixed or {})
+    best = fit(likelihood, fixed=fixed, **options)
+    start = {k: v for k, v in best.values.items() if k in likelihood.floating}
+    opts = {**options, "fixed": fixed}
+    results: list[tuple[float, dict[str, float], bool]]
+    if executor is None:
+        # sweep outwards from the best fit, so that each point starts near its minimum
+        order = np.argsort(np.abs(points - best.values[poi]), kind="stable")
+        results_by_index: dict[int, tuple[float, dict[str, float], bool]] = {}
+        right = [int(i) for i in order if points[i] >= best.values[poi]]
+        left = [int(i) for i in order if points[i] < best.values[poi]]
+        for side in (right, left):
+            cur = dict(start)
+            for i in _progress(side, len(side), progress, f"profile {poi}"):
+                (res,) = _profile_points(likelihood, poi, [points[i]], cur, opts, warm=False)
+                results_by_index[i] = res
+                if res[2]:
+                    cur = {k: x for k, x in res[1].items() if k in likelihood.floating}
+        results = [results_by_index[i] for i in range(len(points))]
+    else:
+        from .toys import recipe_of, run_profile_chunk
+
+        recipe = recipe_of(likelihood)
+        chunks = [list(range(i, len(points), _n_chunks(executor, len(points))))
+                  for i in range(_n_chunks(executor, len(points)))]
+        futures = [executor.submit(run_profile_chunk, recipe, poi, [float(points[i]) for i in c], start, opts)
+                   for c in chunks if c]
+        results_by_index = {}
+        for c, fut in zip([c for c in chunks if c], _progress(futures, len(futures), progress, f"profile {poi}"),
+                          strict=True):
+            for i, r in zip(c, fut.result(), strict=True):
+                results_by_index[i] = r
+        results = [results_by_index[i] for i in range(len(points))]
+    nll = np.array([r[0] for r in results], dtype=float)
+    ref = min(best.fval, float(np.nanmin(nll))) if np.any(np.isfinite(nll)) else best.fval
+    others = [n for n in likelihood.floating if n != poi and n not in fixed]
+    fitted = {n: np.array([r[1].get(n, math.nan) for r in results], dtype=float) for n in others}
+    return ProfileResult(poi, points, 2.0 * (nll - ref), nll, fitted, np.array([r[2] for r in results]), best)
+
+
+def _n_chunks(executor: Executor, n: int) -> int:
+    workers = getattr(executor, "_max_workers", None)
+    if not isinstance(workers, int):
+        workers = 8
+    return max(1, min(n, 2 * workers))
