@@ -57,7 +57,7 @@ import warnings  # noqa: E402
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # "This distribution of ROOT is in alpha stage"
-    import ROOT  # noqa: E402
+    import ROOT
 
 ROOT.gROOT.SetBatch(True)
 ROOT.RooMsgService.instance().setGlobalKillBelow(ROOT.RooFit.ERROR)
@@ -269,7 +269,7 @@ class FileOracle:
             nlls.append(pdf.createNLL(data, cmd))
         params: dict[str, Any] = {}
         observables: set[str] = set()
-        for pdf, data, _, _ in pairs:
+        for _, data, _, _ in pairs:
             observables |= {v.GetName() for v in data.get()}
         for obj in [p for p, *_ in pairs] + aux:
             for v in obj.getVariables():
