@@ -53,6 +53,17 @@ class Workspace:
         """Load from a path (``str`` or ``Path``), a JSON text, bytes, or a dict."""
         return cls(**io.read(source))
 
+    @classmethod
+    def from_pyhf(cls, spec: io.Source, measurement: str | None = None) -> Workspace:
+        """Convert a pyhf JSON workspace (a dict, a path or JSON text; see
+        :func:`pyhs3_lab.pyhf_convert.pyhf_to_hs3`).
+
+        Evaluate the result with ``conventions="pyhf"`` to reproduce pyhf's numbers.
+        """
+        from .pyhf_convert import pyhf_to_hs3
+
+        return cls(**pyhf_to_hs3(io.read(spec), measurement))
+
     # -- contents ------------------------------------------------------------------------
 
     @property
