@@ -18,12 +18,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import WORKSPACES, workspace_files
 
 import pyhs3_lab
 from pyhs3_lab.ops.base import BinnedDistributionOp
 from pyhs3_lab.spec import Data, as_number
-
-from conftest import WORKSPACES, workspace_files
 
 FILES = workspace_files()
 
