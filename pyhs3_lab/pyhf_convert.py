@@ -176,9 +176,8 @@ def pyhf_to_hs3(spec: Mapping[str, Any], measurement: str | None = None) -> dict
                 elif mtype == "normsys":
                     if not isinstance(mdata, Mapping):
                         raise _fail(f"{mpath}.data", f"normsys {name!r} needs data {{hi, lo}}", "{hi, lo}")
-                    entry = {"type": "normsys", "name": name, "parameter": name,
-                             "data": {"hi": float(mdata["hi"]), "lo": float(mdata["lo"])}}
-                    mods.append(entry)
+                    mods.append({"type": "normsys", "name": name, "parameter": name,
+                                 "data": {"hi": float(mdata["hi"]), "lo": float(mdata["lo"])}})
                     params.setdefault(name, ("normsys", 1))
                 elif mtype == "histosys":
                     if not isinstance(mdata, Mapping):

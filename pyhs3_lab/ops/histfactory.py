@@ -18,6 +18,7 @@ once.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ def _axes_edges(raw: Mapping[str, Any]) -> list[tuple[str, list[float]]] | None:
                 if len(vals) < 2 or any(v is None for v in vals):
                     return None
                 edges = [float(v) for v in vals if v is not None]
-                if any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+                if any(b <= a for a, b in itertools.pairwise(edges)):
                     return None
         if edges is None:
             lo, hi, n = as_number(ax.get("min")), as_number(ax.get("max")), as_number(ax.get("nbins"))
@@ -270,10 +271,9 @@ def _check(raw: Mapping[str, Any]) -> list[tuple[str | None, str]]:
                     if not isinstance(sub, Mapping) or not numbers(sub.get("contents"), n_bins):
                         problems.append((f"{mw}.data.{key}.contents",
                                          f"{mlabel}: expected a list of {n_bins} numbers (the varied histogram)"))
-            elif mtype == "shapesys":
-                if not isinstance(mdata, Mapping) or not numbers(mdata.get("vals"), n_bins):
-                    problems.append((f"{mw}.data.vals", f"{mlabel}: expected a list of {n_bins} numbers "
-                                                        "(the uncertainty per bin)"))
+            elif mtype == "shapesys" and (not isinstance(mdata, Mapping) or not numbers(mdata.get("vals"), n_bins)):
+                problems.append((f"{mw}.data.vals", f"{mlabel}: expected a list of {n_bins} numbers "
+                                                    "(the uncertainty per bin)"))
             cons = mod.get("constraints")
             if cons is not None and (not isinstance(cons, list) or len(cons) != n_bins
                                      or not all(c is None or isinstance(c, str) for c in cons)):
@@ -626,7 +626,8 @@ class HistFactory(BinnedDistributionOp):
             nom = self._global(param, 0.0, -10.0, 10.0)
             self._add_spec(ConstraintSpec(param, "gauss", nom, 0.0, 1.0, source=source))
         else:
-            raise EvaluationError(f"{source} ({self._where(m)}): constraint {kind!r} on a {m.type} is not "
+            written = m.raw.get("constraint", m.raw.get("constraint_type"))
+            raise EvaluationError(f"{source} ({self._where(m)}): constraint {written!r} on a {m.type} is not "
                                   "supported (ROOT implements only Gauss here)")
 
     def _build_scalar(self, ctx: BuildContext, normfactors: list[_Mod], normsys: list[_Mod],
@@ -878,7 +879,8 @@ class HistFactory(BinnedDistributionOp):
             ok = (x >= edges[0]) & (x <= edges[-1])
             flat = idx if flat is None else flat * (len(edges) - 1) + idx
             inside = ok if inside is None else inside & ok
-        assert flat is not None and inside is not None
+        assert flat is not None
+        assert inside is not None
         dens = nu[..., flat] / self.volumes[flat]
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.asarray(np.where(inside, np.log(dens), -np.inf), dtype=float)
