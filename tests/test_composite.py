@@ -7,6 +7,7 @@ quadrature, mixtures and products against hand-written formulas.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -408,3 +409,174 @@ def test_decay_type_must_be_known() -> None:
     with pytest.raises(SchemaError, match=r"distributions\[0\]\.decayType"):
         make_ws([{"name": "d", "type": "decay_dist", "t": "x", "tau": 1.0, "resolutionModel": "r", "decayType": 5},
                  {"name": "r", "type": "delta_resolution_model", "x": "x"}])
+
+
+# -- mixture_model, binsampling, fft_convolution_dist -------------------------------------
+
+
+@pytest.mark.parametrize("type_", ["mixture_model", "mixture_resolution_model"])
+def test_mixture_model_alone_is_a_mixture(type_: str) -> None:
+    ws = make_ws([{"name": "mm", "type": type_, "summands": ["a", "b"], "coefficients": [0.7]},
+                  {"name": "a", "type": "gauss_resolution_model", "x": "x", "mean": 0.0, "sigma": 0.5},
+                  {"name": "b", "type": "gauss_resolution_model", "x": "x", "mean": 0.0, "sigma": 2.0}])
+    expected = 0.7 * tnorm_pdf(XS, 0.0, 0.5) + 0.3 * tnorm_pdf(XS, 0.0, 2.0)
+    np.testing.assert_allclose(ws.model().pdf("mm", x=XS), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("type_", ["binsampling", "binsampling_dist"])
+def test_binsampling_averages_over_bins(type_: str) -> None:
+    edges = np.linspace(LO, HI, 6)
+    data = [{"name": "obsdata", "type": "binned", "axes": [{"name": "x", "min": LO, "max": HI, "nbins": 5}],
+             "contents": [1, 2, 3, 4, 5]}]
+    ws = make_ws([{"name": "bs", "type": type_, "pdf": "a", "observable": "x", "epsilon": 1e-4},
+                  gauss("a", 0.7, 1.3)], data=data,
+                 likelihoods=[{"name": "L", "distributions": ["bs"], "data": ["obsdata"]}])
+    model = ws.model()
+    dist = stats.truncnorm((LO - 0.7) / 1.3, (HI - 0.7) / 1.3, loc=0.7, scale=1.3)
+    averages = np.diff(dist.cdf(edges)) / np.diff(edges)
+    xs = np.array([-3.5, -1.9, 0.5, 2.1, 5.0])
+    np.testing.assert_allclose(model.pdf("bs", x=xs), averages[np.searchsorted(edges, xs, side="right") - 1],
+                               rtol=1e-10)
+
+
+def test_binsampling_needs_a_binning() -> None:
+    ws = make_ws([{"name": "bs", "type": "binsampling", "pdf": "a", "observable": "x", "epsilon": 1e-4},
+                  gauss("a", 0.7, 1.3)])
+    with pytest.raises(EvaluationError, match=r"distributions\[0\]\.observable.*binning"):
+        ws.model().pdf("bs", x=0.0)
+
+
+def test_fft_convolution_of_two_gaussians() -> None:
+    """Far from the range edges N(1, 0.5) ⊗ N(0, 0.3) is N(1, sqrt(0.34)), normalised over [LO, HI]."""
+    ws = make_ws([{"name": "conv", "type": "fft_convolution_dist", "conv_var": "x", "pdf1": "a", "pdf2": "b",
+                   "ipOrder": 2}, gauss("a", 1.0, 0.5), gauss("b", 0.0, 0.3)])
+    out = ws.model().pdf("conv", x=XS)
+    np.testing.assert_allclose(out, tnorm_pdf(XS, 1.0, math.sqrt(0.34)), rtol=1e-9, atol=1e-300)
+
+
+def test_fft_convolution_uses_roots_buffer_beyond_the_range() -> None:
+    """pdf1 (an exponential) does not vanish at the edges: ROOT evaluates it 10 % of the range beyond them."""
+    lo, hi = 0.0, 5.0
+    ws = make_ws([{"name": "conv", "type": "fft_conv_pdf", "conv_var": "x", "pdf1": "e", "pdf2": "r",
+                   "ipOrder": 2}, {"name": "e", "type": "exponential_dist", "x": "x", "c": 0.8},
+                  gauss("r", 0.0, 0.4)], bounds={"x": (lo, hi)})
+    buf = 0.1 * (hi - lo)
+
+    def conv(x: float) -> float:
+        val, _ = integrate.quad(lambda u: math.exp(-0.8 * u) * stats.norm.pdf(x - u, 0.0, 0.4), lo - buf, hi + buf,
+                                epsabs=0, epsrel=1e-12, limit=200)
+        return float(val)
+
+    z = quad(conv, lo, hi)
+    xs = np.array([0.05, 1.0, 2.5, 4.9])
+    np.testing.assert_allclose(ws.model().pdf("conv", x=xs), np.array([conv(x) for x in xs]) / z, rtol=1e-8)
+
+
+# -- kernels that take functions (need the function kernels) ----------------------------------
+
+
+@pytest.fixture
+def functions_registered() -> None:
+    from pyhs3_lab import registry
+
+    if registry.lookup("generic_function") is None:
+        pytest.skip("the generic_function kernel is not registered (pyhs3_lab/ops/functions.py)")
+
+
+def gfun(name: str, expression: str) -> dict[str, Any]:
+    return {"name": name, "type": "generic_function", "expression": expression}
+
+
+@pytest.mark.usefixtures("functions_registered")
+@pytest.mark.parametrize("key", [None, "selfNormalized", "selfnormalized"])
+def test_density_function_dist(key: str | None) -> None:
+    dist: dict[str, Any] = {"name": "d", "type": "density_function_dist", "function": "g"}
+    if key is not None:
+        dist[key] = True
+    ws = make_ws([dist], functions=[gfun("g", "3 * exp(-0.5*x^2)")])
+    out = ws.model().pdf("d", x=XS, observables=["x"])
+    expected = 3 * np.exp(-0.5 * XS**2) if key else tnorm_pdf(XS, 0.0, 1.0)
+    np.testing.assert_allclose(out, expected, rtol=1e-10)
+
+
+@pytest.mark.usefixtures("functions_registered")
+def test_density_function_dist_negative_is_an_error() -> None:
+    ws = make_ws([{"name": "d", "type": "density_function_dist", "function": "g"}], functions=[gfun("g", "x")])
+    with pytest.raises(EvaluationError, match=r"distributions\[0\].*negative"):
+        ws.model().pdf("d", x=XS, observables=["x"])
+
+
+@pytest.mark.usefixtures("functions_registered")
+def test_log_density_function_dist() -> None:
+    ws = make_ws([{"name": "d", "type": "log_density_function_dist", "function": "g"}],
+                 functions=[gfun("g", "-0.5*((x-1)/2)^2 + 7")])
+    np.testing.assert_allclose(ws.model().pdf("d", x=XS, observables=["x"]), tnorm_pdf(XS, 1.0, 2.0), rtol=1e-10)
+
+
+@pytest.mark.usefixtures("functions_registered")
+@pytest.mark.parametrize("type_", ["weighted_sum_dist", "sumpdf"])
+def test_weighted_sum_dist(type_: str) -> None:
+    ws = make_ws([{"name": "w", "type": type_, "samples": ["s1", "s2"], "coefficients": ["c1", 2.0],
+                   "extended": True}],
+                 functions=[gfun("s1", "exp(-x^2)"), gfun("s2", "1 + 0.1*x")], values={"c1": 4.0})
+    model = ws.model()
+
+    def raw(x: Any) -> Any:
+        return 4.0 * np.exp(-np.asarray(x) ** 2) + 2.0 * (1 + 0.1 * np.asarray(x))
+
+    z = quad(raw)
+    np.testing.assert_allclose(model.pdf("w", x=XS, observables=["x"]), raw(XS) / z, rtol=1e-10)
+    nu = model.compiled.distribution("w").expected_events(model.evaluator({"x": XS}, ["x"]))
+    assert nu is not None
+    assert float(nu) == pytest.approx(z, rel=1e-10)
+
+
+@pytest.mark.usefixtures("functions_registered")
+def test_weighted_sum_dist_fractions() -> None:
+    ws = make_ws([{"name": "w", "type": "weighted_sum_dist", "samples": ["s1", "s2"], "coefficients": [0.25]}],
+                 functions=[gfun("s1", "exp(-x^2)"), gfun("s2", "2 + 0*x")])
+
+    def raw(x: Any) -> Any:
+        return 0.25 * np.exp(-np.asarray(x) ** 2) + 0.75 * 2.0
+
+    np.testing.assert_allclose(ws.model().pdf("w", x=XS, observables=["x"]), raw(XS) / quad(raw), rtol=1e-10)
+    model = ws.model()
+    assert model.compiled.distribution("w").expected_events(model.evaluator({"x": XS}, ["x"])) is None
+
+
+@pytest.mark.usefixtures("functions_registered")
+def test_efficiency_product() -> None:
+    ws = make_ws([{"name": "e", "type": "efficiency_product_pdf_dist", "pdf": "a", "eff": "eff"},
+                  gauss("a", 1.0, 2.0)], functions=[gfun("eff", "1 / (1 + exp(-2*x))")])
+
+    def raw(x: Any) -> Any:
+        return stats.norm.pdf(x, 1.0, 2.0) / (1 + np.exp(-2 * np.asarray(x)))
+
+    np.testing.assert_allclose(ws.model().pdf("e", x=XS), raw(XS) / quad(raw), rtol=1e-10)
+
+
+@pytest.mark.usefixtures("functions_registered")
+def test_rate_density_dist() -> None:
+    ws = make_ws([{"name": "r", "type": "rate_density_dist", "x": ["x"], "density": "f"}],
+                 functions=[gfun("f", "50 * exp(-0.5*(x-1)^2)")])
+    model = ws.model()
+    np.testing.assert_allclose(model.pdf("r", x=XS), tnorm_pdf(XS, 1.0, 1.0), rtol=1e-10)
+    nu = model.compiled.distribution("r").expected_events(model.evaluator({"x": XS}, ["x"]))
+    assert nu is not None
+    assert float(nu) == pytest.approx(quad(lambda x: 50 * math.exp(-0.5 * (x - 1) ** 2)), rel=1e-10)
+
+
+@pytest.mark.usefixtures("functions_registered")
+def test_bincounts_density_dist() -> None:
+    edges = [-4.0, -1.0, 0.5, 2.0, 6.0]
+    ws = make_ws([{"name": "bc", "type": "bincounts_density_dist", "x": "x", "density": "f",
+                   "axes": [{"name": "x", "edges": edges}]}],
+                 functions=[gfun("f", "10 * exp(-0.3*x) + 0*x")])
+    model = ws.model()
+    op = model.compiled.distribution("bc")
+    from pyhs3_lab.ops.base import BinnedDistributionOp
+
+    assert isinstance(op, BinnedDistributionOp)
+    counts = op.expected_counts(model.evaluator({}, ["x"]))
+    expected = [quad(lambda x: 10 * math.exp(-0.3 * x), a, b) for a, b in itertools.pairwise(edges)]
+    np.testing.assert_allclose(counts, expected, rtol=1e-10)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,28 @@ from pyhs3_lab.spec import Data, as_number
 FILES = workspace_files()
 
 #: (file relative to workspaces/, distribution) -> why it cannot be evaluated
-PINNED: dict[tuple[str, str], str] = {}
+PINNED: dict[tuple[str, str], str] = {
+    ("HS3.jl/test_gg/test_gg_unbinned_argus.json", "model_channel1"):
+        "parameter 'slope' has a range in default_domain but no value in any parameter point",
+}
+
+#: files that do not load: file -> (text the SchemaError must contain, why)
+PINNED_LOAD: dict[str, tuple[str, str]] = {
+    "HS3.jl/histfactory_hl.json": ("metadata", "the file has no metadata.hs3_version, which HS3 requires "
+                                               "(ROOT refuses it too, roofit-reference.md)"),
+}
+
+
+def _load(path: Path) -> pyhs3_lab.Workspace | None:
+    """The workspace, or None for a file pinned in PINNED_LOAD (after checking that it fails as pinned)."""
+    rel = _rel(path)
+    if rel not in PINNED_LOAD:
+        return pyhs3_lab.Workspace.load(path)
+    fragment, _why = PINNED_LOAD[rel]
+    # a pinned file that loads now fails here ("DID NOT RAISE"): remove it from PINNED_LOAD
+    with pytest.raises(pyhs3_lab.SchemaError, match=re.escape(fragment)):
+        pyhs3_lab.Workspace.load(path)
+    return None
 
 
 def _rel(path: Path) -> str:
@@ -105,7 +127,9 @@ def test_there_are_workspaces() -> None:
 @pytest.mark.parametrize("path", FILES, ids=_rel)
 def test_loads_and_round_trips(path: Path) -> None:
     original: Any = json.loads(path.read_text())
-    ws = pyhs3_lab.Workspace.load(path)
+    ws = _load(path)
+    if ws is None:
+        return
     assert ws.to_dict() == original
     # the dict we give back is a copy: changing it does not change the workspace
     copy = ws.to_dict()
@@ -115,7 +139,9 @@ def test_loads_and_round_trips(path: Path) -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=_rel)
 def test_every_distribution_evaluates(path: Path) -> None:
-    ws = pyhs3_lab.Workspace.load(path)
+    ws = _load(path)
+    if ws is None:
+        return
     model = ws.model()
     points = _evaluation_points(ws)
     failures: dict[str, str] = {}

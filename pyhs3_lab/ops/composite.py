@@ -784,3 +784,119 @@ class Decay(DistributionOp):
         if len(terms) == 1:
             return _arr(np.broadcast_arrays(terms[0], t, tau)[0])
         return _arr(np.logaddexp(terms[0], terms[1]))
+
+
+# --------------------------------------------------------------------------------------
+# mixture of resolution models, bin sampling, FFT convolution
+
+
+@register("mixture_model", "distribution", _mixture_fields(), aliases=("mixture_resolution_model",),
+          variates=("x",), checks=(_coefficient_count_check("summands", "summand"),))
+class MixtureModel(Mixture):
+    """A mixture of resolution models (RooAddModel); on its own a mixture of normalised
+    distributions with the rules of ``mixture_dist``. (As the resolution model of a
+    ``decay_dist`` it is not evaluated.)"""
+
+
+def _binning_of(ctx: BuildContext, obs: str) -> Array | None:
+    """The bin edges of observable ``obs`` from a binned data axis of the workspace."""
+    for d in ctx.spec.data:
+        if d.type != "binned":
+            continue
+        for ax in d.axes:
+            if ax.name == obs and ax.binned:
+                return np.asarray(ax.bin_edges, dtype=float)
+    return None
+
+
+@register("binsampling", "distribution",
+          {"pdf": req(Kind.DIST), "observable": req(Kind.REF), "epsilon": opt(Kind.NUMBER)},
+          aliases=("binsampling_dist",), variates=("observable",))
+class BinSampling(DistributionOp):
+    """A distribution averaged over the bins of its observable (RooBinSamplingPdf).
+
+    f(x) = ∫_bin(x) pdf / bin width, bins from the binned data axis of the
+    observable. The bin integrals are adaptive (to ~1e-11, tighter than ROOT's
+    ``epsilon``, which therefore does not change the result).
+    """
+
+    def __init__(self, ctx: BuildContext) -> None:
+        super().__init__(ctx)
+        self.pdf = str(ctx.raw("pdf"))
+        self.observable = str(ctx.raw("observable"))
+        edges = _binning_of(ctx, self.observable)
+        if edges is None:
+            raise EvaluationError(f"{ctx.path('observable')}: binsampling {self.name!r} needs the binning of "
+                                  f"{self.observable!r}, but no binned data in the workspace has that axis")
+        self.edges = edges
+
+    def _log_bins(self, ev: Evaluator) -> Array:
+        return _log_bin_integrals(ev, self.observable, self.edges, lambda sub: sub.logpdf(self.pdf))
+
+    def log_density(self, ev: Evaluator) -> Array:
+        x = _arr(ev.value(self.observable))
+        idx, inside = _bin_index(x, self.edges)
+        log_avg = self._log_bins(ev) - np.log(np.diff(self.edges))
+        return np.where(inside, np.take(log_avg, idx, axis=-1), -np.inf)
+
+    def log_normalization(self, ev: Evaluator, observables: tuple[str, ...]) -> Array | None:
+        if observables != (self.observable,):
+            return None
+        lo, hi = ev.bounds(self.observable)
+        frac = _overlap_fraction(self.edges, lo, hi)
+        with np.errstate(divide="ignore"):
+            return _arr(special.logsumexp(self._log_bins(ev), b=frac, axis=-1))
+
+
+@register("fft_convolution_dist", "distribution",
+          {"conv_var": req(Kind.REF), "pdf1": req(Kind.DIST), "pdf2": req(Kind.DIST), "ipOrder": opt(Kind.INT),
+           "conv_func": opt(Kind.REF)},
+          aliases=("fft_conv_pdf",), variates=("conv_var",))
+class FFTConvolution(DistributionOp):
+    """Convolution of two distributions in ``conv_var`` (RooFFTConvPdf): f(x) ∝ ∫ pdf1(x') pdf2(x - x') dx'.
+
+    RooFFTConvPdf samples pdf1 on the range of x extended by a buffer of 10 % of
+    the range on each side (its default ``bufferFraction``, strategy ``Extend``:
+    pdf1 is evaluated beyond the range) and convolves cyclically with pdf2 sampled
+    on a window of the same length centred at 0; the result is then normalised
+    over [min, max]. The buffer keeps the cyclic wrap-around away from the range
+    as long as pdf2 is narrower than the buffer. This kernel computes the same
+    integral without binning or wrap-around: x' over [min - b, max + b], b = 0.1
+    (max - min), pdf2 evaluated at x - x' within |x - x'| <= (max - min + 2b) / 2
+    (the length of ROOT's pdf2 window), by adaptive quadrature for all x at once.
+    ROOT's sampling (``ipOrder``, the number of bins) only approximates this
+    integral. ``conv_func`` (a convolution in a function of the variable) is not
+    evaluated.
+    """
+
+    BUFFER = 0.1
+
+    def __init__(self, ctx: BuildContext) -> None:
+        super().__init__(ctx)
+        self.x = str(ctx.raw("conv_var"))
+        self.pdf1 = str(ctx.raw("pdf1"))
+        self.pdf2 = str(ctx.raw("pdf2"))
+        self.conv_func = ctx.raw("conv_func")
+
+    def log_density(self, ev: Evaluator) -> Array:
+        if self.conv_func is not None:
+            raise EvaluationError(f"{self.path}.conv_func ({self.name!r}): a convolution in a function of "
+                                  f"{self.x!r} is not evaluated")
+        lo, hi = ev.bounds(self.x)
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise EvaluationError(f"{self.path} ({self.name!r}): the convolution variable {self.x!r} needs a finite "
+                                  f"range, it has [{lo}, {hi}]")
+        buf = self.BUFFER * (hi - lo)
+        half_window = 0.5 * (hi - lo) + buf
+        x = _arr(ev.value(self.x))
+        batch = tuple(np.broadcast_shapes(np.shape(x), np.shape(ev.child({self.x: x}).log_density(self.pdf2)),
+                                          np.shape(ev.child({self.x: np.asarray(lo)}).log_density(self.pdf1))))
+
+        def integrand(nodes: Array) -> Array:
+            lp1 = ev.child({self.x: nodes}).log_density(self.pdf1)
+            shift = x - nodes
+            lp2 = ev.child({self.x: shift}).log_density(self.pdf2)
+            lp2 = np.where(np.abs(shift) <= half_window, lp2, -np.inf)
+            return np.broadcast_to(_arr(lp1 + lp2), (nodes.shape[0], *batch))
+
+        return log_integrate(integrand, lo - buf, hi + buf, batch_ndim=len(batch))
