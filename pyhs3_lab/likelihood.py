@@ -30,6 +30,8 @@ the parameter values.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,7 +49,7 @@ from .spec import Data
 
 if TYPE_CHECKING:
     from .fit import FitResult, ProfileResult
-    from .toys import ToyStudy, UpperLimit
+    from .toys import PseudoData, ToyStudy, UpperLimit
     from .workspace import Workspace
 
 __all__ = ["Analysis", "Likelihood", "LikelihoodParameter"]
@@ -98,7 +100,10 @@ class _DensityTerm(_Term):
     """Data (unbinned entries, bin centres or one point) paired with a density."""
 
     def __init__(self, lik: Likelihood, dist: str, columns: dict[str, Array], weights: Array | None,
-                 where: str) -> None:
+                 where: str, kind: str = "unbinned", edges: list[Array] | None = None) -> None:
+        #: "unbinned", "binned" (bin centres, weights = contents) or "point"
+        self.kind = kind
+        self.edges = edges
         self.dist = dist
         self.model = lik.model
         self.columns = columns
@@ -111,6 +116,15 @@ class _DensityTerm(_Term):
 
     def dependencies(self) -> frozenset[str]:
         return self.model.graph.leaves(self.dist) - self.observables
+
+    def replaced(self, columns: Mapping[str, Array], weights: Array | None) -> _DensityTerm:
+        """This term with other data (same observables)."""
+        new = copy.copy(self)
+        new.columns = {k: np.asarray(v, dtype=float) for k, v in columns.items()}
+        new.weights = None if weights is None else np.asarray(weights, dtype=float)
+        new.n_events = float(np.sum(new.weights)) if new.weights is not None else float(
+            len(next(iter(new.columns.values()))))
+        return new
 
     def nll(self, values: Mapping[str, Any]) -> float:
         merged = dict(values)
@@ -146,11 +160,23 @@ class _CountsTerm(_Term):
         assert isinstance(op, BinnedDistributionOp)
         self.op = op
         self.full_poisson = full_poisson
-        # the constant part, computed once
-        if full_poisson:
-            self.const = float(np.sum(special.gammaln(counts + 1.0)))
+        self.volumes = volumes
+        self._set_constant()
+
+    def _set_constant(self) -> None:
+        # the constant part, computed once per data set
+        if self.full_poisson:
+            self.const = float(np.sum(special.gammaln(self.counts + 1.0)))
         else:
-            self.const = float(np.sum(special.xlogy(counts, volumes)))
+            self.const = float(np.sum(special.xlogy(self.counts, self.volumes)))
+
+    def replaced(self, counts: Array) -> _CountsTerm:
+        """This term with other bin contents."""
+        new = copy.copy(self)
+        new.counts = np.asarray(counts, dtype=float).reshape(self.counts.shape)
+        new.n_events = float(np.sum(new.counts))
+        new._set_constant()
+        return new
 
     def dependencies(self) -> frozenset[str]:
         return self.model.graph.leaves(self.dist) - self.observables
@@ -375,7 +401,7 @@ class Likelihood:
         self._check_axes(dist, obj, where)
         centres = _grid_centres(edges)
         columns = {ax.name: c for ax, c in zip(obj.axes, centres, strict=True)}
-        self._density_terms.append(_DensityTerm(self, dist, columns, counts, where))
+        self._density_terms.append(_DensityTerm(self, dist, columns, counts, where, "binned", edges))
 
     def _check_binning(self, dist: str, op: BinnedDistributionOp, obj: Data, edges: list[Array], counts: Array,
                        where: str) -> None:
@@ -402,7 +428,7 @@ class Likelihood:
             raise LikelihoodError(
                 f"{where}: a single value as data needs a distribution of one variate, but {dist!r} has "
                 f"{names or 'none'}; expected unbinned data with one axis per observable")
-        self._density_terms.append(_DensityTerm(self, dist, {names[0]: np.asarray([value])}, None, where))
+        self._density_terms.append(_DensityTerm(self, dist, {names[0]: np.asarray([value])}, None, where, "point"))
 
     # -- values --------------------------------------------------------------------------
 
@@ -507,15 +533,55 @@ class Likelihood:
             out[t.dist] = out.get(t.dist, 0.0) + t.nll(full)
         return out
 
-    def expected(self, dist: str, values: Mapping[str, Any] | None = None) -> Array:
-        """Expected bin contents ν (flattened, first axis slowest) of a bin-count distribution
-        (``histfactory_dist``) of this likelihood at ``values`` (others at their start values)."""
+    def expected(self, dist: str | None = None, values: Mapping[str, Any] | None = None, *,
+                 by_sample: bool = True) -> Any:
+        """Expected bin contents ν (flattened, first axis slowest) of the bin-count distributions
+        (``histfactory_dist``) of this likelihood at ``values`` (others at their start values).
+
+        Parameters
+        ----------
+        dist
+            A channel (bin-count distribution); None: every channel, as ``{channel: ...}``.
+        values
+            Parameter values.
+        by_sample
+            ``{sample: ν}`` per channel where the kernel gives samples; otherwise the total ν.
+        """
+        full = self._full_values(self.values(values))
+        out: dict[str, Any] = {}
         for t in self._count_terms:
-            if t.dist == dist:
-                ev = t.evaluator(self._full_values(self.values(values)))
-                return np.asarray(t.op.expected_counts(ev), dtype=float)
-        raise LikelihoodError(f"{self.path}: {dist!r} is not a bin-count distribution of this likelihood; those "
-                              f"are {[t.dist for t in self._count_terms] or 'none'}")
+            if dist is not None and t.dist != dist:
+                continue
+            ev = t.evaluator(full)
+            per_sample: Callable[[Evaluator], Mapping[str, Any]] | None = getattr(t.op, "expected_by_sample", None)
+            if by_sample and per_sample is not None:
+                out[t.dist] = {k: np.asarray(v, dtype=float) for k, v in per_sample(ev).items()}
+            else:
+                out[t.dist] = np.asarray(t.op.expected_counts(ev), dtype=float)
+        if dist is None:
+            return out
+        if dist not in out:
+            raise LikelihoodError(f"{self.path}: {dist!r} is not a bin-count distribution of this likelihood; "
+                                  f"those are {[t.dist for t in self._count_terms] or 'none'}")
+        return out[dist]
+
+    def _replaced(self, density: Sequence[tuple[Mapping[str, Array], Array | None]], counts: Sequence[Array],
+                  global_observables: Mapping[str, float]) -> Likelihood:
+        """This likelihood with other data: per density term (columns, weights), per bin-count term
+        the contents, and other values of global observables (used by :mod:`pyhs3_lab.toys`)."""
+        if len(density) != len(self._density_terms) or len(counts) != len(self._count_terms):
+            raise LikelihoodError(f"{self.path}: replacement data for {len(density)} + {len(counts)} terms, but the "
+                                  f"likelihood has {len(self._density_terms)} + {len(self._count_terms)}")
+        new = copy.copy(self)
+        new._density_terms = [t.replaced(c, w) for t, (c, w) in zip(self._density_terms, density, strict=True)]
+        new._count_terms = [t.replaced(c) for t, c in zip(self._count_terms, counts, strict=True)]
+        globs = {k: float(v) for k, v in global_observables.items()}
+        new._base_values = {**self._base_values, **globs}
+        new.init = {**self.init, **{k: v for k, v in globs.items() if k in self._param_index}}
+        new.parameters = tuple(dataclasses.replace(p, value=globs[p.name]) if p.name in globs else p
+                               for p in self.parameters)
+        new._param_index = {p.name: p for p in new.parameters}
+        return new
 
     # -- inference (see fit.py and toys.py) ----------------------------------------------
 
@@ -531,11 +597,17 @@ class Likelihood:
 
         return profile(self, poi, values, **options)
 
-    def sample(self, n: int = 1, **options: Any) -> list[dict[str, Any]]:
+    def sample(self, n: int = 1, **options: Any) -> list[PseudoData]:
         """Pseudo-data sets (and Asimov data); see :func:`pyhs3_lab.toys.sample`."""
         from .toys import sample
 
         return sample(self, n, **options)
+
+    def asimov(self, params: Mapping[str, float] | None = None) -> PseudoData:
+        """The Asimov data set at ``params``; see :func:`pyhs3_lab.toys.asimov`."""
+        from .toys import asimov
+
+        return asimov(self, params)
 
     def toys(self, n: int, **options: Any) -> ToyStudy:
         """Pseudo-experiments generated and fitted; see :func:`pyhs3_lab.toys.toys`."""
@@ -549,11 +621,9 @@ class Likelihood:
 
         return upper_limit(self, poi, cl, **options)
 
-    def with_data(self, datasets: Mapping[str, Any]) -> Likelihood:
-        """The same likelihood with other data (see :mod:`pyhs3_lab.toys`)."""
-        from .toys import with_data
-
-        return with_data(self, datasets)
+    def with_data(self, data: PseudoData) -> Likelihood:
+        """The same likelihood with other data (pseudo-data from :meth:`sample` or :meth:`asimov`)."""
+        return self._replaced(data.density, data.counts, data.global_observables)
 
     def __repr__(self) -> str:
         return (f"<Likelihood {self.name!r}: {len(self.distributions)} distribution(s), "
