@@ -95,7 +95,7 @@ def test_mixture_negative_density_is_an_error() -> None:
         ws.model().pdf("m", x=3.0)  # in the tail the wide component wins
 
 
-@pytest.mark.parametrize("coefficients", [[], ["f1", "f2", "f3"]])
+@pytest.mark.parametrize("coefficients", [["f1", "f2", "f3"], ["f1", "f2", "f3", "f4"]])
 def test_mixture_wrong_coefficient_count(coefficients: list[str]) -> None:
     with pytest.raises(SchemaError) as info:
         make_ws([gauss("a", 0.0, 1.0), gauss("b", 0.0, 2.0),
@@ -104,6 +104,46 @@ def test_mixture_wrong_coefficient_count(coefficients: list[str]) -> None:
     assert problem.path == "distributions[2].coefficients"
     assert problem.name == "m"
     assert f"{len(coefficients)} coefficients for 2 summands" in problem.message
+
+
+def test_mixture_without_coefficients_uses_the_summands_yields() -> None:
+    """ROOT reads a mixture without coefficients as RooAddPdf of extended pdfs."""
+    ws = make_ws([{"name": "m", "type": "mixture_dist", "summands": ["ra", "rb"], "coefficients": []},
+                  {"name": "ra", "type": "rate_extended_dist", "dist": "a", "rate": "na"},
+                  {"name": "rb", "type": "rate_extended_dist", "dist": "b", "rate": 30.0},
+                  gauss("a", 0.0, 1.0), gauss("b", 2.0, 0.5)], values={"na": 10.0})
+    model = ws.model()
+    np.testing.assert_allclose(model.pdf("m", x=XS), 0.25 * tnorm_pdf(XS, 0, 1) + 0.75 * tnorm_pdf(XS, 2, 0.5),
+                               rtol=1e-12)
+    nu = model.compiled.distribution("m").expected_events(model.evaluator({"x": XS}, ["x"]))
+    assert nu is not None
+    assert float(nu) == pytest.approx(40.0)
+
+
+def test_mixture_without_coefficients_needs_extended_summands() -> None:
+    ws = make_ws([{"name": "m", "type": "mixture_dist", "summands": ["a", "b"], "coefficients": []},
+                  gauss("a", 0.0, 1.0), gauss("b", 2.0, 0.5)])
+    with pytest.raises(EvaluationError, match="'a' is not"):
+        ws.model().pdf("m", x=0.0)
+
+
+def test_extended_mixture_nll_on_unbinned_data() -> None:
+    """The likelihood adds ν - N log ν for the extended mixture (RooFit's convention, no log N!)."""
+    entries = [-1.2, 0.1, 0.4, 0.9, 1.7, 2.2, 3.5, 5.1]
+    ws = make_ws([{"name": "m", "type": "mixture_dist", "summands": ["a", "e"], "coefficients": ["ns", "nb"],
+                   "extended": True}, gauss("a", "mu", 0.8), {"name": "e", "type": "exponential_dist", "x": "x",
+                                                              "c": 0.3}],
+                 values={"ns": 3.0, "nb": 6.0, "mu": 0.5},
+                 data=[{"name": "d", "type": "unbinned", "axes": [{"name": "x", "min": LO, "max": HI}],
+                        "entries": [[v] for v in entries]}],
+                 likelihoods=[{"name": "L", "distributions": ["m"], "data": ["d"]}])
+    x = np.asarray(entries)
+    expo = stats.truncexpon.pdf(x, b=(HI - LO) * 0.3, loc=LO, scale=1 / 0.3)
+    for ns, mu in [(3.0, 0.5), (7.5, 1.1)]:
+        nu = ns + 6.0
+        f = (ns * tnorm_pdf(x, mu, 0.8) + 6.0 * expo) / nu
+        expected = nu - len(x) * math.log(nu) - float(np.sum(np.log(f)))
+        assert ws.likelihood("L").nll({"ns": ns, "mu": mu}) == pytest.approx(expected, rel=1e-12)
 
 
 def test_mixture_fractions_cannot_be_extended() -> None:

@@ -75,6 +75,8 @@ def _coefficient_count_check(items_key: str, what: str) -> Callable[[Mapping[str
         n, k = len(items), len(coefs)
         if n == 0:
             return [(items_key, f"needs at least one {what}")]
+        if k == 0 and items_key == "summands":
+            return []  # RooAddPdf of extended summands: their yields are the coefficients
         if k not in (n, n - 1):
             return [("coefficients", f"has {k} coefficients for {n} {what}s; expected {n} (yields or weights) "
                                      f"or {n - 1} (fractions, the last one being 1 minus their sum)")]
@@ -103,20 +105,32 @@ class Mixture(DistributionOp):
     With N-1 coefficients the last one is 1 - Σ c_i (plain fractions). With N
     coefficients the shape uses c_i / Σ c_j (RooAddPdf normalises by the sum) and,
     if ``extended`` is true (ROOT always writes it true then), the expected number
-    of events is ν = Σ c_i. Each summand is normalised over the same observables.
+    of events is ν = Σ c_i. With no coefficients (ROOT reads that as RooAddPdf of
+    extended summands) the summands' expected events are the coefficients and the
+    mixture is extended. Each summand is normalised over the same observables.
     """
 
     def __init__(self, ctx: BuildContext) -> None:
         super().__init__(ctx)
         self.summands: list[str] = [str(s) for s in ctx.raw("summands")]
         self.coefficients: list[Ref] = ctx.refs("coefficients")
-        self.extended = bool(ctx.raw("extended", False))
+        self.from_summands = not self.coefficients
+        self.extended = bool(ctx.raw("extended", False)) or self.from_summands
         self.fractions = len(self.coefficients) == len(self.summands) - 1
-        if len(self.coefficients) not in (len(self.summands), len(self.summands) - 1):
+        if not self.from_summands and len(self.coefficients) not in (len(self.summands), len(self.summands) - 1):
             raise EvaluationError(f"{self.path}.coefficients: {len(self.coefficients)} coefficients for "
                                   f"{len(self.summands)} summands")
 
     def weights(self, ev: Evaluator) -> list[Array]:
+        if self.from_summands:
+            yields = []
+            for s in self.summands:
+                nu = ev.compiled.distribution(s).expected_events(ev)
+                if nu is None:
+                    raise EvaluationError(f"{self.path} ({self.name!r}) has no coefficients, so every summand must be "
+                                          f"extended, but {s!r} is not")
+                yields.append(_arr(nu))
+            return yields
         coefs = [_arr(ev.value(c)) for c in self.coefficients]
         if self.fractions:
             coefs.append(1.0 - sum(coefs, np.asarray(0.0)))
