@@ -495,12 +495,12 @@ def test_fft_convolution_of_two_gaussians() -> None:
 
 
 def test_fft_convolution_uses_roots_buffer_beyond_the_range() -> None:
-    """pdf1 (an exponential) does not vanish at the edges: ROOT evaluates it 10 % of the range beyond them."""
+    """pdf1 (an exponential) does not vanish at the edges: ROOT evaluates it 5 % of the range beyond each edge."""
     lo, hi = 0.0, 5.0
     ws = make_ws([{"name": "conv", "type": "fft_conv_pdf", "conv_var": "x", "pdf1": "e", "pdf2": "r",
                    "ipOrder": 2}, {"name": "e", "type": "exponential_dist", "x": "x", "c": 0.8},
                   gauss("r", 0.0, 0.4)], bounds={"x": (lo, hi)})
-    buf = 0.1 * (hi - lo)
+    buf = 0.05 * (hi - lo)
 
     def conv(x: float) -> float:
         val, _ = integrate.quad(lambda u: math.exp(-0.8 * u) * stats.norm.pdf(x - u, 0.0, 0.4), lo - buf, hi + buf,

@@ -869,21 +869,25 @@ class BinSampling(DistributionOp):
 class FFTConvolution(DistributionOp):
     """Convolution of two distributions in ``conv_var`` (RooFFTConvPdf): f(x) ∝ ∫ pdf1(x') pdf2(x - x') dx'.
 
-    RooFFTConvPdf samples pdf1 on the range of x extended by a buffer of 10 % of
-    the range on each side (its default ``bufferFraction``, strategy ``Extend``:
-    pdf1 is evaluated beyond the range) and convolves cyclically with pdf2 sampled
-    on a window of the same length centred at 0; the result is then normalised
-    over [min, max]. The buffer keeps the cyclic wrap-around away from the range
-    as long as pdf2 is narrower than the buffer. This kernel computes the same
-    integral without binning or wrap-around: x' over [min - b, max + b], b = 0.1
-    (max - min), pdf2 evaluated at x - x' within |x - x'| <= (max - min + 2b) / 2
-    (the length of ROOT's pdf2 window), by adaptive quadrature for all x at once.
-    ROOT's sampling (``ipOrder``, the number of bins) only approximates this
-    integral. ``conv_func`` (a convolution in a function of the variable) is not
-    evaluated.
+    What ROOT does: RooFFTConvPdf samples both pdfs in bins of x over the range
+    extended by a buffer of ``bufferFraction``/2 = 5 % of the range on each side
+    (default strategy ``Extend``: pdf1 is evaluated beyond the range), pdf2 on a
+    window of the same length centred at 0, and convolves them cyclically by FFT;
+    the result is interpolated (``ipOrder``) and normalised over [min, max]. The
+    buffer keeps the cyclic wrap-around out of the range as long as pdf2 is
+    narrower than the buffer; otherwise ROOT's values near the edges contain
+    wrapped-around tails.
+
+    This kernel computes the same integral without bins and without wrap-around:
+    x' over [min - b, max + b], b = 0.05 (max - min), with pdf2 evaluated at
+    x - x' within ROOT's window |x - x'| <= (max - min)/2 + b, by adaptive
+    quadrature for all x at once; the evaluator then normalises over [min, max].
+    ROOT's binned FFT approximates this integral. ``conv_func`` (a convolution in
+    a function of the variable) is not evaluated.
     """
 
-    BUFFER = 0.1
+    #: buffer on each side of the range, as a fraction of the range (RooFFTConvPdf: bufferFraction / 2)
+    BUFFER = 0.05
 
     def __init__(self, ctx: BuildContext) -> None:
         super().__init__(ctx)
