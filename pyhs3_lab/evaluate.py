@@ -20,7 +20,7 @@ import numpy as np
 
 from .compile import Compiled
 from .errors import EvaluationError, PyHS3LabError
-from .integrate import log_integrate
+from .integrate import log_integrate, log_integrate_2d
 from .ops.base import Array, DistributionOp, FunctionOp
 from .spec import Ref
 
@@ -196,6 +196,10 @@ class Evaluator:
                 "is only done for scalar parameter values")
         first, rest = obs[0], obs[1:]
         lo, hi = self.bounds(first)
+        if len(rest) == 1:  # two observables: nested quadrature, vectorised over the outer nodes
+            second = rest[0]
+            return log_integrate_2d(lambda x1, x2: self.child({first: x1, second: x2}).log_density(dist),
+                                    (lo, hi), self.bounds(second), rtol=1e-10)
 
         def log_f(nodes: Array) -> Array:
             flat = nodes.reshape(-1)
