@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -202,7 +203,7 @@ def _quad_log_norm(case: Case) -> float:
     lo, hi = case.lo, case.hi
     cuts = [lo, *sorted(p for p in case.peaks if lo < p < hi), hi]
     val = 0.0
-    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+    for a, b in itertools.pairwise(cuts):
         val += integrate.quad(f, a, b, limit=500, epsabs=0, epsrel=1e-12)[0]
     return math.log(val)
 
@@ -225,7 +226,7 @@ def test_pdf_integrates_to_one(case: Case) -> None:
 
     cuts = [case.lo, *sorted(p for p in case.peaks if case.lo < p < case.hi), case.hi]
     total = sum(integrate.quad(f, a, b, limit=500, epsabs=0, epsrel=1e-12)[0]
-                for a, b in zip(cuts[:-1], cuts[1:], strict=True))
+                for a, b in itertools.pairwise(cuts))
     assert total == pytest.approx(1.0, rel=1e-8)
 
 
