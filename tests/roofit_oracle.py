@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("files", nargs="*", help="HS3 files: NLLs at the reference and shifted points")
     ap.add_argument("--fit", action="append", default=[], metavar="FILE", help="also fit every likelihood of FILE")
     ap.add_argument("--eps", type=float, default=None, help="ROOT's numerical-integration precision")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)
     if args.eps is not None:
         cfg = ROOT.RooAbsReal.defaultIntegratorConfig()
         cfg.setEpsAbs(args.eps)
