@@ -1,0 +1,519 @@
+"""The Explorer widget: graph, parameters, plot and fit of an HS3 workspace in Jupyter.
+
+Python owns the state (synced traits, the contract below mirrors ``js/widget/model.ts``);
+the front end only draws it and writes ``params``/``revision``. Actions are messages
+(``{"kind": "fit" | "minos" | "profile" | "cancel" | "reset" | "select" | "clear-error"}``);
+their results are traits, so the view can always be rebuilt from traits alone.
+Fits and profiles run in a background thread with progress and cancel. Every error is put
+into the ``error`` trait (shown in the view): a broken workspace never raises here.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import numpy as np
+import traitlets as t
+
+from ..errors import PyHS3LabError
+from ..workspace import Workspace
+from ._curves import CurveMaker
+from ._serialize import trait_to_json
+
+_STATIC = Path(__file__).resolve().parent.parent / "static"
+_NOT_BUILT_ESM = """
+export default { render({ el }) {
+  const d = document.createElement("div");
+  d.style.cssText = "color:#a00;font-family:monospace;padding:8px;border:1px solid #a00";
+  d.textContent = "pyhs3_lab: the Explorer front end is not built (pyhs3_lab/static/widget.js is missing). "
+    + "Run `npm install && npm run build` in the pyhs3_lab repository, then restart the kernel.";
+  el.appendChild(d);
+} };
+"""
+
+
+def _esm() -> Any:
+    path = _STATIC / "widget.js"
+    return path if path.exists() else _NOT_BUILT_ESM
+
+
+def _css() -> Any:
+    path = _STATIC / "widget.css"
+    return path if path.exists() else ""
+
+
+#: the synced traits of the Explorer besides anywidget's own (tests compare with this list)
+SYNCED_TRAITS = (
+    "ack",
+    "busy",
+    "channels",
+    "curves",
+    "error",
+    "fit_result",
+    "fit_status",
+    "graph",
+    "params",
+    "profile",
+    "progress",
+    "revision",
+    "selected",
+)
+
+_PROGRESS_EVERY = 25  # NLL calls between progress updates
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def _num(v: Any) -> float | None:
+    """A finite float, or None (JSON has no inf/NaN)."""
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+class Explorer(anywidget.AnyWidget):
+    """Explore an HS3 workspace: its graph, parameters (sliders), plots and fits.
+
+    Parameters
+    ----------
+    source
+        A path to an HS3 JSON file, a JSON text, a dict, or a :class:`~pyhs3_lab.Workspace`.
+    likelihood
+        Name (or names, summed) of the likelihood to fit; default: the analysis' likelihood if
+        the workspace has one likelihood, the sum of all likelihoods if it has several.
+    analysis
+        Name of an analysis (its likelihood, parameters of interest and start values).
+    """
+
+    _esm = _esm()
+    _css = _css()
+
+    # -- the synced-trait contract (mirrors js/widget/model.ts) ---------------------------
+    #: Graph.to_dict() plus "objects": {name: JSON of the object} for the details pane
+    graph = t.Dict().tag(sync=True)
+    #: one dict per parameter: name, value, min, max (None = unbounded), fixed, const, role, poi
+    params = t.List(t.Dict()).tag(sync=True)
+    #: written by the front end with every params change; Python echoes it in ``ack`` when done
+    revision = t.Int(0).tag(sync=True)
+    ack = t.Int(0).tag(sync=True)
+    #: the distribution being plotted
+    selected = t.Unicode("").tag(sync=True)
+    #: the likelihood's (distribution, data) pairs: name, data, observable, binned
+    channels = t.List(t.Dict()).tag(sync=True)
+    #: the plot payload: arrays as binary buffers ({dtype, shape, data: memoryview})
+    curves = t.Dict().tag(sync=True, to_json=trait_to_json)
+    #: state of the last fit/profile: state (idle|running|done|failed|cancelled), task, valid, fval, edm, nfcn, message
+    fit_status = t.Dict().tag(sync=True, to_json=trait_to_json)
+    #: the last fit: parameters, values, errors, minos, correlation (binary), pulls
+    fit_result = t.Dict().tag(sync=True, to_json=trait_to_json)
+    #: the last profile scan: poi, x, two_delta_nll, valid (binary), best, interval
+    profile = t.Dict().tag(sync=True, to_json=trait_to_json)
+    #: the last error, shown in the view ("" = none)
+    error = t.Unicode("").tag(sync=True)
+    busy = t.Bool(False).tag(sync=True)
+    #: progress of the running task: task, nfcn, message
+    progress = t.Dict().tag(sync=True)
+
+    def __init__(self, source: Any = None, *, likelihood: str | list[str] | None = None,
+                 analysis: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.workspace: Workspace | None = None
+        self.likelihood: Any = None
+        self.model: Any = None
+        self._maker: CurveMaker | None = None
+        self._pois: list[str] = []
+        self._values: dict[str, float] = {}
+        self._initial: list[dict[str, Any]] = []
+        self._thread: threading.Thread | None = None
+        self._cancel = threading.Event()
+        self._lock = threading.RLock()
+        self._eval_error = False
+        self._nll_cache: tuple[tuple[Any, ...], float] | None = None
+        try:
+            self._load(source, likelihood, analysis)
+        except Exception as exc:  # a broken workspace is shown, never raised
+            self._show_error("loading the workspace", exc)
+        self.observe(self._on_params, names=["params"])
+        self.observe(self._on_selected, names=["selected"])
+        self.on_msg(self._on_msg)
+        self._refresh()
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _load(self, source: Any, likelihood: str | list[str] | None, analysis: str | None) -> None:
+        if source is None:
+            raise PyHS3LabError("no workspace given: Explorer(path | dict | JSON text | Workspace)")
+        ws = source if isinstance(source, Workspace) else Workspace.load(source)
+        self.workspace = ws
+        graph = ws.graph.to_dict()
+        graph["objects"] = self._objects(ws)
+        self.graph = graph
+        lik_error: Exception | None = None
+        try:
+            self.likelihood, self._pois = self._choose_likelihood(ws, likelihood, analysis)
+        except PyHS3LabError as exc:
+            if likelihood is not None or analysis is not None:
+                raise
+            lik_error = exc  # explore the model without a likelihood, and say why
+        self.model = self.likelihood.model if self.likelihood is not None else ws.model()
+        self._maker = CurveMaker(self.model, self.likelihood)
+        self.channels = [{"name": c.dist, "data": c.data, "observable": c.observables[0] if c.observables else None,
+                          "binned": c.binned} for c in self._maker.channels]
+        params = self._initial_params()
+        self._initial = [dict(p) for p in params]
+        self._values = {p["name"]: float(p["value"]) for p in params if p["value"] is not None}
+        self.params = params
+        target = self._maker.default_target()
+        self.selected = target or ""
+        self.fit_status = {"state": "idle"}
+        if lik_error is not None:
+            self._show_error("building the likelihood (fits are off; sliders and plots work)", lik_error)
+
+    @staticmethod
+    def _objects(ws: Workspace) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for comp in ws.spec.components():
+            out[comp.name] = dict(comp.raw)
+        for d in ws.spec.data:
+            summary: dict[str, Any] = {"name": d.name, "type": d.type,
+                                       "axes": [{"name": a.name, "min": _num(a.min), "max": _num(a.max),
+                                                 **({"nbins": a.nbins} if a.nbins else {})} for a in d.axes]}
+            if d.type == "unbinned":
+                summary["entries"] = f"{len(d.raw.get('entries', []))} entries"
+            elif d.type == "binned":
+                summary["contents"] = d.raw.get("contents")
+            else:
+                summary.update({k: v for k, v in d.raw.items() if k not in summary})
+            out.setdefault(d.name, summary)
+        for lik in ws.spec.likelihoods:
+            out[lik.name] = dict(lik.raw)
+        for ana in ws.spec.analyses:
+            out.setdefault(ana.name, dict(ana.raw))
+        return out
+
+    @staticmethod
+    def _choose_likelihood(ws: Workspace, likelihood: str | list[str] | None,
+                           analysis: str | None) -> tuple[Any, list[str]]:
+        analyses = list(ws.spec.analyses)
+        if analysis is not None:
+            ana = ws.analysis(analysis)
+            return ana.likelihood, list(ana.parameters_of_interest)
+        names = [lk.name for lk in ws.spec.likelihoods]
+        if likelihood is not None:
+            lik = ws.likelihood(likelihood)
+            wanted = {likelihood} if isinstance(likelihood, str) else set(likelihood)
+            pois = [p for a in analyses if a.likelihood in wanted for p in a.parameters_of_interest]
+            return lik, list(dict.fromkeys(pois))
+        if not names:
+            return None, []
+        if len(names) == 1:
+            own = [a for a in analyses if a.likelihood == names[0]]
+            if own:
+                ana = ws.analysis(own[0].name)
+                return ana.likelihood, list(ana.parameters_of_interest)
+            return ws.likelihood(names[0]), []
+        # several likelihoods (e.g. one per channel): their sum, as ROOT's combined NLL
+        lik = ws.likelihood(names)
+        pois = [p for a in analyses for p in a.parameters_of_interest]
+        return lik, list(dict.fromkeys(pois))
+
+    def _initial_params(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        if self.likelihood is not None:
+            for p in self.likelihood.parameters:
+                poi = p.name in self._pois
+                role = ("poi" if poi else "global_observable" if p.global_observable
+                        else "constant" if p.const else "nuisance")
+                out.append({"name": p.name, "value": _num(p.value), "min": _num(p.min), "max": _num(p.max),
+                            "fixed": bool(p.const), "const": bool(p.const), "role": role, "poi": poi})
+        else:
+            for q in self.model.parameters:
+                if q.role == "observable":
+                    continue
+                role = "global_observable" if q.role == "global_observable" else "constant" if q.const else "nuisance"
+                out.append({"name": q.name, "value": _num(q.value), "min": _num(q.min), "max": _num(q.max),
+                            "fixed": bool(q.const), "const": bool(q.const), "role": role, "poi": False})
+        order = {"poi": 0, "nuisance": 1, "constant": 2, "global_observable": 3}
+        return sorted(out, key=lambda p: order.get(p["role"], 4))
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def _show_error(self, what: str, exc: BaseException) -> None:
+        if isinstance(exc, PyHS3LabError):
+            text = f"Error while {what}: {exc}"
+        else:  # not one of ours: show where it happened too
+            tb = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            text = f"Error while {what}: {tb}"
+        self.error = text
+
+    # -- parameters -> curves --------------------------------------------------------------
+
+    def _on_params(self, change: dict[str, Any]) -> None:
+        try:
+            with self._lock:
+                values: dict[str, float] = {}
+                for p in change["new"]:
+                    v = _num(p.get("value"))
+                    if v is not None:
+                        values[str(p.get("name"))] = v
+                self._values = values
+            self._refresh()
+        finally:
+            self.ack = self.revision
+
+    def _on_selected(self, change: dict[str, Any]) -> None:
+        self._refresh()
+
+    def current_values(self) -> dict[str, float]:
+        """The parameter values the sliders show."""
+        return dict(self._values)
+
+    def _refresh(self) -> None:
+        """Recompute the plot payload for the selected distribution (cached per its inputs)."""
+        if self._maker is None or not self.selected:
+            return
+        try:
+            with self._lock:
+                values = dict(self._values)
+                payload = dict(self._maker.curves(self.selected, values))
+                payload["nll"] = self._nll(values)
+            self.curves = payload
+            if self._eval_error:
+                self.error = ""
+                self._eval_error = False
+        except Exception as exc:
+            self._show_error(f"evaluating {self.selected!r}", exc)
+            self._eval_error = True
+
+    def _nll(self, values: Mapping[str, float]) -> float | None:
+        lik = self.likelihood
+        if lik is None:
+            return None
+        given = {k: v for k, v in values.items() if k in lik.parameter_names}
+        key = tuple(sorted(given.items()))
+        if self._nll_cache is not None and self._nll_cache[0] == key:
+            return self._nll_cache[1]
+        val = float(lik.nll(given))
+        self._nll_cache = (key, val)
+        return val
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def _on_msg(self, widget: Any, content: Any, buffers: Any) -> None:
+        try:
+            if not isinstance(content, dict):
+                raise PyHS3LabError(f"unexpected message {content!r}")
+            self.handle(content)
+        except Exception as exc:
+            self._show_error(f"handling {content!r}", exc)
+
+    def handle(self, msg: Mapping[str, Any]) -> None:
+        """Dispatch one front-end action (also usable from Python: ``w.handle({"kind": "fit"})``)."""
+        kind = msg.get("kind")
+        if kind == "select":
+            name = str(msg.get("name", ""))
+            node = self.graph.get("nodes", [])
+            kinds = {n["id"]: n["kind"] for n in node}
+            if kinds.get(name) == "likelihood" and self.channels:
+                name = self.channels[0]["name"]
+            if kinds.get(name) != "distribution":
+                raise PyHS3LabError(f"{name!r} is a {kinds.get(name, 'unknown name')}; only distributions are "
+                                    "plotted (click a distribution in the graph)")
+            self.selected = name
+        elif kind == "fit":
+            self.fit(block=False)
+        elif kind == "minos":
+            names = msg.get("names")
+            self.fit(minos=list(names) if isinstance(names, list) else None, block=False)
+        elif kind == "profile":
+            poi = msg.get("poi")
+            points = int(msg.get("points", 21))
+            self.profile_scan(str(poi) if poi else None, points=points, block=False)
+        elif kind == "cancel":
+            self.cancel()
+        elif kind == "reset":
+            self.reset()
+        elif kind == "clear-error":
+            self.error = ""
+        else:
+            raise PyHS3LabError(f"unknown action {kind!r}")
+
+    def reset(self) -> None:
+        """Restore the initial values, limits and fixed flags (atomically)."""
+        self.params = [dict(p) for p in self._initial]
+        self.error = ""
+
+    def cancel(self) -> None:
+        """Ask the running fit or profile to stop (it ends with state "cancelled")."""
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the running fit/profile; True if nothing is running any more."""
+        th = self._thread
+        if th is not None:
+            th.join(timeout)
+            return not th.is_alive()
+        return True
+
+    def _fixed(self) -> dict[str, float]:
+        out = {}
+        for p in self.params:
+            if p.get("fixed") and not p.get("const") and p["name"] in self._values:
+                out[p["name"]] = self._values[p["name"]]
+        return out
+
+    def _start(self, task: str, work: Callable[[Callable[[], bool]], None], block: bool) -> None:
+        if self.likelihood is None:
+            raise PyHS3LabError("this workspace has no likelihood to fit (it needs a likelihood: distributions "
+                                "paired with data)")
+        if self._thread is not None and self._thread.is_alive():
+            raise PyHS3LabError(f"a {self.fit_status.get('task', 'fit')} is running; wait for it or cancel it")
+        self._cancel.clear()
+        self.busy = True
+        self.progress = {"task": task, "nfcn": 0, "message": f"{task}: starting"}
+        self.fit_status = {"state": "running", "task": task}
+        calls = [0]
+
+        def abort() -> bool:
+            calls[0] += 1
+            if calls[0] % _PROGRESS_EVERY == 0:
+                self.progress = {"task": task, "nfcn": calls[0], "message": f"{task}: {calls[0]} NLL evaluations"}
+            return self._cancel.is_set()
+
+        def run() -> None:
+            try:
+                work(abort)
+            except Exception as exc:
+                self._show_error(f"running the {task}", exc)
+                self.fit_status = {"state": "failed", "task": task, "message": str(exc)}
+            finally:
+                self.progress = {}
+                self.busy = False
+
+        self._thread = threading.Thread(target=run, name=f"pyhs3_lab-{task}", daemon=True)
+        self._thread.start()
+        if block:
+            self._thread.join()
+
+    def fit(self, minos: list[str] | None = None, *, block: bool = True) -> None:
+        """MIGRAD + HESSE (+ MINOS for ``minos``, default the POIs) from the current values; the
+        sliders move to the best fit. ``block=False`` returns at once (the front end's buttons)."""
+        lik = self.likelihood
+        task = "fit" if minos is None else "minos"
+
+        def work(abort: Callable[[], bool]) -> None:
+            fixed = self._fixed()
+            start = {k: v for k, v in self._values.items() if k in lik.floating and k not in fixed}
+            minos_names = None
+            if task == "minos":
+                floating = [n for n in lik.floating if n not in fixed]
+                wanted = minos or [p for p in self._pois if p in floating] or floating
+                minos_names = [n for n in wanted if n in floating]
+            res = lik.fit(fixed=fixed or None, values=start, minos=minos_names, abort=abort)
+            cancelled = res.message == "cancelled"
+            self.fit_result = self._fit_payload(res)
+            self.fit_status = {"state": "cancelled" if cancelled else "done", "task": task, "valid": bool(res.valid),
+                               "fval": _num(res.fval), "edm": _num(res.edm), "nfcn": int(res.nfcn),
+                               "message": res.message}
+            if not cancelled:
+                self._move_to(res.values)
+
+        self._start(task, work, block)
+
+    def _move_to(self, values: Mapping[str, float]) -> None:
+        new = []
+        for p in self.params:
+            q = dict(p)
+            if q["name"] in values and _num(values[q["name"]]) is not None:
+                q["value"] = float(values[q["name"]])
+            new.append(q)
+        self.params = new
+
+    def _fit_payload(self, res: Any) -> dict[str, Any]:
+        names = list(res.parameters)
+        rows = []
+        for name in names:
+            lo_hi = res.minos_errors.get(name)
+            rows.append({"name": name, "value": _num(res.values.get(name)), "error": _num(res.errors.get(name)),
+                         "minos": [_num(lo_hi[0]), _num(lo_hi[1])] if lo_hi else None,
+                         "poi": name in self._pois})
+        return {"parameters": names, "rows": rows, "correlation": np.asarray(res.correlation, dtype=float),
+                "pulls": self._pulls(res), "fval": _num(res.fval), "valid": bool(res.valid),
+                "message": res.message}
+
+    def _pulls(self, res: Any) -> list[dict[str, Any]]:
+        """(θ̂ - θ0)/σ for parameters with a Gaussian constraint (explicit gaussian_dist terms)."""
+        if self.workspace is None:
+            return []
+        out = []
+        seen = set()
+        values = {**self._values, **{k: float(v) for k, v in res.values.items()}}
+        floating = set(res.parameters)
+        for comp in self.workspace.spec.distributions:
+            if comp.type not in ("gaussian_dist", "normal_dist"):
+                continue
+            x, mean, sigma = comp.parameters.get("x"), comp.parameters.get("mean"), comp.parameters.get("sigma")
+            # a constraint: the mean is a floating parameter, x a constant (global observable) or number
+            param, obs = (mean, x) if mean in floating else (x, mean) if x in floating else (None, None)
+            if not isinstance(param, str) or param in seen:
+                continue
+            x0 = obs if isinstance(obs, float) else values.get(str(obs))
+            s = sigma if isinstance(sigma, float) else values.get(str(sigma))
+            if x0 is None or s is None or not s > 0:
+                continue
+            seen.add(param)
+            err = res.errors.get(param, math.nan)
+            out.append({"name": param, "pull": _num((values[param] - x0) / s), "error": _num(err / s),
+                        "constraint": comp.name})
+        return out
+
+    def profile_scan(self, poi: str | None = None, *, points: int = 21, block: bool = True) -> None:
+        """Profile-likelihood scan of ``poi`` (default: the first POI) around the best fit."""
+        lik = self.likelihood
+        if lik is None:
+            raise PyHS3LabError("this workspace has no likelihood to profile")
+        fixed = self._fixed()
+        floating = [n for n in lik.floating if n not in fixed]
+        name = poi or next((p for p in self._pois if p in floating), None) or (floating[0] if floating else None)
+        if name is None or name not in floating:
+            raise PyHS3LabError(f"cannot profile {name!r}: it does not float; floating parameters: {floating}")
+        lo, hi = lik.bounds(name)
+        centre = self._values.get(name, 0.0)
+        rows = {r["name"]: r for r in self.fit_result.get("rows", [])} if self.fit_result else {}
+        err = _num(rows.get(name, {}).get("error"))
+        if err is not None and err > 0:
+            centre = float(rows[name]["value"])
+            a, b = centre - 3 * err, centre + 3 * err
+        else:
+            half = max(abs(centre), 1.0)
+            a, b = centre - half, centre + half
+        a = max(a, lo) if math.isfinite(lo) else a
+        b = min(b, hi) if math.isfinite(hi) else b
+        grid = np.linspace(a, b, max(3, points))
+
+        def work(abort: Callable[[], bool]) -> None:
+            prof = lik.profile(name, grid, fixed=fixed or None, abort=abort)
+            cancelled = self._cancel.is_set()
+            ilo, ihi = prof.interval(1.0)
+            self.profile = {"poi": name, "x": np.asarray(prof.values, dtype=float),
+                            "two_delta_nll": np.asarray(prof.two_delta_nll, dtype=float),
+                            "valid": np.asarray(prof.valid, dtype=float), "best": _num(prof.minimum),
+                            "interval": [_num(ilo), _num(ihi)]}
+            self.fit_status = {"state": "cancelled" if cancelled else "done", "task": "profile",
+                               "valid": bool(np.all(prof.valid)), "fval": _num(prof.best.fval),
+                               "edm": _num(prof.best.edm), "nfcn": int(prof.best.nfcn),
+                               "message": f"profile of {name}: {len(grid)} points"}
+
+        self._start("profile", work, block)
