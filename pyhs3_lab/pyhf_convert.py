@@ -18,8 +18,9 @@ pyhf's ``-model.logpdf(pars, data)``:
 * ``shapesys``: parameters ``<name>_<i>``, ``data.vals`` the absolute uncertainties with
   an explicit ``Poisson`` constraint: pyhf's τ = (n/σ)² **only with pyhf conventions**
   (ROOT reads ``vals`` as relative uncertainties);
-* ``normsys`` / ``histosys``: parameter = modifier name, interpolation as pyhf's defaults
-  (code 1 / code 0) under pyhf conventions;
+* ``normsys`` / ``histosys``: parameter = modifier name; the interpolation code of pyhf's
+  ``modifier_settings`` (default: pyhf's ``code4`` / ``code4p`` = ROOT's code 4) is written
+  on each modifier;
 * ``lumi``: a ``normfactor`` whose ``constraint`` names an explicit
   ``gaussian_dist`` ``N(nom_<lumi> | lumi, σ)`` (``nom_<lumi>`` = the measurement's
   ``auxdata``, constant);
@@ -35,7 +36,7 @@ from typing import Any
 
 from .errors import Problem, SchemaError
 
-__all__ = ["normalize_pyhf_spec", "pyhf_to_hs3"]
+__all__ = ["PYHF_DEFAULT_SETTINGS", "normalize_pyhf_spec", "pyhf_to_hs3"]
 
 #: pyhf's default bounds and initial values per modifier type
 _DEFAULTS: dict[str, tuple[float, tuple[float, float]]] = {
@@ -81,7 +82,28 @@ def _numbers(value: Any, path: str, n: int | None = None) -> list[float]:
     return [float(v) for v in value]
 
 
-def pyhf_to_hs3(spec: Mapping[str, Any], measurement: str | None = None) -> dict[str, Any]:
+#: pyhf's ``Model(modifier_settings=...)`` defaults since pyhf 0.7
+PYHF_DEFAULT_SETTINGS: dict[str, dict[str, str]] = {"normsys": {"interpcode": "code4"},
+                                                    "histosys": {"interpcode": "code4p"}}
+_PYHF_CODES = {"normsys": {"code0": 0, "code1": 1, "code2": 2, "code4": 4},
+               "histosys": {"code0": 0, "code1": 1, "code2": 2, "code4p": 4}}
+
+
+def _interp_codes(settings: Mapping[str, Any] | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for kind, table in _PYHF_CODES.items():
+        code = (settings or {}).get(kind, {}).get("interpcode")
+        if code is None:
+            continue
+        if code not in table:
+            raise _fail(f"modifier_settings.{kind}.interpcode", f"unknown pyhf interpolation {code!r} for {kind}",
+                        f"one of {sorted(table)}")
+        out[kind] = table[code]
+    return out
+
+
+def pyhf_to_hs3(spec: Mapping[str, Any], measurement: str | None = None, *,
+                modifier_settings: Mapping[str, Any] | None = PYHF_DEFAULT_SETTINGS) -> dict[str, Any]:
     """Convert a pyhf workspace to an HS3 document (see the module docstring).
 
     Parameters
@@ -90,6 +112,12 @@ def pyhf_to_hs3(spec: Mapping[str, Any], measurement: str | None = None) -> dict
         The pyhf workspace.
     measurement : str, optional
         Name of the measurement to use (default: the first).
+    modifier_settings : dict or None
+        pyhf's ``Model(modifier_settings=...)``: the interpolation codes of normsys and
+        histosys, written on every such modifier as ROOT's integer codes. The default is
+        pyhf's own default (``code4`` / ``code4p``, i.e. ROOT's code 4 for both), so that
+        the file means the same under both conventions. ``None`` writes no code: the
+        evaluation's conventions decide (``"pyhf"``: code 1 / code 0, as pyhf before 0.7).
 
     Returns
     -------
@@ -102,6 +130,7 @@ def pyhf_to_hs3(spec: Mapping[str, Any], measurement: str | None = None) -> dict
         For a malformed pyhf workspace, naming the JSON path.
     """
     ws = normalize_pyhf_spec(spec)
+    codes = _interp_codes(modifier_settings)
     measurements = ws["measurements"]
     if not measurements:
         raise _fail("measurements", "the pyhf workspace has no measurement", "at least one measurement")
@@ -178,6 +207,8 @@ def pyhf_to_hs3(spec: Mapping[str, Any], measurement: str | None = None) -> dict
                         raise _fail(f"{mpath}.data", f"normsys {name!r} needs data {{hi, lo}}", "{hi, lo}")
                     mods.append({"type": "normsys", "name": name, "parameter": name,
                                  "data": {"hi": float(mdata["hi"]), "lo": float(mdata["lo"])}})
+                    if "normsys" in codes:
+                        mods[-1]["interpolation"] = codes["normsys"]
                     params.setdefault(name, ("normsys", 1))
                 elif mtype == "histosys":
                     if not isinstance(mdata, Mapping):
@@ -186,6 +217,8 @@ def pyhf_to_hs3(spec: Mapping[str, Any], measurement: str | None = None) -> dict
                     mods.append({"type": "histosys", "name": name, "parameter": name, "data": {
                         "hi": {"contents": _numbers(mdata.get("hi_data"), f"{mpath}.data.hi_data", n_bins)},
                         "lo": {"contents": _numbers(mdata.get("lo_data"), f"{mpath}.data.lo_data", n_bins)}}})
+                    if "histosys" in codes:
+                        mods[-1]["interpolation"] = codes["histosys"]
                     params.setdefault(name, ("histosys", 1))
                 elif mtype == "shapesys":
                     vals = _numbers(mdata, f"{mpath}.data", n_bins)

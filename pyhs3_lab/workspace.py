@@ -54,15 +54,16 @@ class Workspace:
         return cls(**io.read(source))
 
     @classmethod
-    def from_pyhf(cls, spec: io.Source, measurement: str | None = None) -> Workspace:
+    def from_pyhf(cls, spec: io.Source, measurement: str | None = None, **options: Any) -> Workspace:
         """Convert a pyhf JSON workspace (a dict, a path or JSON text; see
         :func:`pyhs3_lab.pyhf_convert.pyhf_to_hs3`).
 
-        Evaluate the result with ``conventions="pyhf"`` to reproduce pyhf's numbers.
+        Evaluate the result with ``conventions="pyhf"`` to reproduce pyhf's numbers;
+        ``options`` (``modifier_settings``) go to the conversion.
         """
         from .pyhf_convert import pyhf_to_hs3
 
-        return cls(**pyhf_to_hs3(io.read(spec), measurement))
+        return cls(**pyhf_to_hs3(io.read(spec), measurement, **options))
 
     # -- contents ------------------------------------------------------------------------
 
@@ -162,6 +163,13 @@ class Workspace:
         from .likelihood import build_analysis
 
         return build_analysis(self, name, conventions=conventions)
+
+    def explore(self, **kwargs: Any) -> Any:
+        """An interactive :class:`~pyhs3_lab.widget.Explorer` of this workspace (needs the ``widget``
+        extra); keywords: ``likelihood=``, ``analysis=``."""
+        from .widget import Explorer
+
+        return Explorer(self, **kwargs)
 
     # -- saving --------------------------------------------------------------------------
 
