@@ -410,3 +410,33 @@ def test_variate_that_is_a_function_is_normalised_numerically(dist: dict[str, An
     z = integrate.quad(lambda s: float(np.exp(model.evaluator({"t": np.asarray(s)}, ["t"]).log_density("d"))),
                        -1, 2, epsabs=0, epsrel=1e-12)[0]
     np.testing.assert_allclose(got, unnorm - math.log(z), rtol=1e-9, atol=1e-10)
+
+
+# -- Landau ----------------------------------------------------------------------------------
+
+# TMath::Landau(x, m, s) = φ((x - m)/s) with φ CERNLIB's DENLAN; scipy's landau is the same
+# stable law with scale π/2 and a shifted location: φ(v) = landau.pdf(v, loc=log(π/2), scale=π/2)
+_LANDAU_LOC = math.log(math.pi / 2)
+
+
+def test_landau_standard_density_matches_scipy() -> None:
+    from pyhs3_lab.ops.univariate import log_landau
+
+    v = np.concatenate([np.linspace(-6.5, 30, 400), [50.0, 120.0, 299.0, 301.0, 1e3, 1e5]])
+    want = stats.landau.logpdf(v, _LANDAU_LOC, math.pi / 2)
+    np.testing.assert_allclose(log_landau(v), want, rtol=0, atol=1e-6)  # DENLAN is a ~1e-7 approximation
+    assert math.exp(float(log_landau(0.0))) == pytest.approx(0.1788541609, rel=1e-10)  # TMath::Landau(0)
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(-2.0, 20.0), (0.5, 3.0), (-INF, 40.0)])
+def test_landau_pdf_truncated(lo: float, hi: float) -> None:
+    m, s = 1.0, 0.8
+    model = workspace({"type": "landau_dist", "x": "x", "mean": "m", "sigma": "s"}, {"x": (lo, hi)},
+                      {"m": m, "s": s}).model()
+    ref = stats.landau(loc=m + s * _LANDAU_LOC, scale=s * math.pi / 2)
+    x = np.array([max(lo, -1.0), 0.8, 1.5, min(hi, 2.9)])
+    want = ref.logpdf(x) - math.log(ref.cdf(hi) - ref.cdf(lo))
+    np.testing.assert_allclose(model.logpdf("d", x=x), want, rtol=0, atol=5e-7)
+    total = integrate.quad(lambda t: float(model.pdf("d", x=t)), max(lo, -10.0), hi, limit=500, epsabs=0,
+                           epsrel=1e-12)[0]
+    assert total == pytest.approx(1.0, rel=1e-9)  # numerical normalisation of our own density
