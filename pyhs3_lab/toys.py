@@ -78,7 +78,7 @@ class _Sampler1D:
     """Inverse-CDF sampling of a normalised 1-D distribution on an adaptively refined grid.
 
     The density is linear between grid points; cells are split until the trapezoid and
-    Simpson masses of each cell agree to 1e-9 of the total. Discrete distributions are
+    Simpson masses of each cell agree to 1e-11 of the total. Discrete distributions are
     enumerated over the integers of the range.
     """
 
@@ -114,7 +114,7 @@ class _Sampler1D:
             total = float(np.sum(simpson))
             if not total > 0:
                 raise LikelihoodError(f"{what}: distribution {dist!r} has no probability in [{lo}, {hi}] of {obs!r}")
-            bad = np.abs(trap - simpson) > 1e-9 * total
+            bad = np.abs(trap - simpson) > 1e-11 * total
             if not np.any(bad) or x.size + int(np.count_nonzero(bad)) > _MAX_GRID:
                 break
             x = np.concatenate([x, mid[bad]])

@@ -1,0 +1,263 @@
+"""Pseudo-data, Asimov data, pseudo-experiments and CLs limits."""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import optimize, special, stats
+
+import pyhs3_lab
+from pyhs3_lab.errors import LikelihoodError
+from pyhs3_lab.toys import _Sampler1D
+
+META = {"hs3_version": "0.2"}
+
+
+def mixture_ws(ns: float, nb: float, n_events: int = 10) -> pyhs3_lab.Workspace:
+    x = np.linspace(10.5, 19.5, n_events)
+    return pyhs3_lab.Workspace(
+        metadata=META,
+        distributions=[
+            {"name": "model", "type": "mixture_dist", "summands": ["sig", "bkg"], "coefficients": ["ns", "nb"],
+             "extended": True},
+            {"name": "sig", "type": "gaussian_dist", "x": "x", "mean": "m", "sigma": "w"},
+            {"name": "bkg", "type": "exponential_dist", "x": "x", "c": "tau"},
+            {"name": "cw", "type": "gaussian_dist", "x": "nom_w", "mean": "w", "sigma": 0.1},
+        ],
+        data=[{"name": "d", "type": "unbinned", "entries": [[float(v)] for v in x],
+               "axes": [{"name": "x", "min": 10.0, "max": 20.0}]}],
+        likelihoods=[{"name": "L", "distributions": ["model"], "data": ["d"], "aux_distributions": ["cw"]}],
+        domains=[{"name": "default_domain", "type": "product_domain", "axes": [
+            {"name": "ns", "min": -100, "max": 1000}, {"name": "nb", "min": 0, "max": 5000},
+            {"name": "tau", "min": 0.001, "max": 2}, {"name": "w", "min": 0.3, "max": 3},
+            {"name": "nom_w", "min": 0.0, "max": 2.0}]}],
+        parameter_points=[{"name": "default_values", "parameters": [
+            {"name": "ns", "value": ns}, {"name": "nb", "value": nb}, {"name": "tau", "value": 0.3},
+            {"name": "m", "value": 15.0, "const": True}, {"name": "w", "value": 1.0},
+            {"name": "nom_w", "value": 1.0}]}])
+
+
+def test_sampler_cdf_is_exact() -> None:
+    ws = mixture_ws(100.0, 400.0)
+    lik = ws.likelihood()
+    full = lik._full_values(lik.values())
+    edges = np.linspace(10.0, 20.0, 41)
+    s = _Sampler1D(lik.model, "sig", "x", full, "test")
+    ref = stats.truncnorm.cdf(edges, -5.0, 5.0, loc=15.0, scale=1.0)
+    np.testing.assert_allclose(s.cdf_at(edges), ref, atol=3e-8)
+    e = _Sampler1D(lik.model, "bkg", "x", full, "test")
+    ref_e = (1 - np.exp(-0.3 * (edges - 10.0))) / (1 - np.exp(-3.0))
+    np.testing.assert_allclose(e.cdf_at(edges), ref_e, atol=3e-8)
+    # draws follow the distribution (a Kolmogorov-Smirnov test with a fixed seed)
+    draws = s.draw(20000, np.random.default_rng(4))
+    assert draws.min() >= 10.0
+    assert draws.max() <= 20.0
+    ks = stats.kstest(draws, lambda v: stats.truncnorm.cdf(v, -5.0, 5.0, loc=15.0, scale=1.0))
+    assert ks.pvalue > 1e-3
+
+
+def test_discrete_sampling_poisson() -> None:
+    ws = pyhs3_lab.Workspace(metadata=META, distributions=[
+        {"name": "p", "type": "poisson_dist", "x": "k", "mean": "lam"}],
+        data=[{"name": "n", "type": "point", "value": 7.0}],
+        likelihoods=[{"name": "L", "distributions": ["p"], "data": ["n"]}],
+        domains=[{"name": "default_domain", "type": "product_domain", "axes": [{"name": "k", "min": 0, "max": 200},
+                                                                               {"name": "lam", "min": 0, "max": 100}]}],
+        parameter_points=[{"name": "default_values", "parameters": [{"name": "lam", "value": 6.5}]}])
+    lik = ws.likelihood()
+    data = lik.sample(4000, seed=9)
+    k = np.array([d.density[0][0]["k"][0] for d in data])
+    assert np.all(k == np.round(k))
+    assert k.mean() == pytest.approx(6.5, abs=4 * math.sqrt(6.5 / 4000))
+    assert k.var() == pytest.approx(6.5, rel=0.1)
+    # a fit of one toy gives the MLE λ = k
+    res = lik.with_data(data[0]).fit()
+    assert res.values["lam"] == pytest.approx(k[0], abs=1e-3)
+
+
+def test_sample_is_reproducible_and_extended_counts_are_poisson() -> None:
+    lik = mixture_ws(100.0, 400.0).likelihood()
+    a = lik.sample(3, seed=5)
+    b = lik.sample(3, seed=5)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x.density[0][0]["x"], y.density[0][0]["x"])
+        assert x.global_observables == y.global_observables
+    assert not np.array_equal(a[0].density[0][0]["x"], a[1].density[0][0]["x"])
+    sizes = np.array([d.n_events for d in lik.sample(400, seed=1)])
+    assert sizes.mean() == pytest.approx(500.0, abs=4 * math.sqrt(500 / 400))
+    assert sizes.var() == pytest.approx(500.0, rel=0.2)
+    globs = np.array([d.global_observables["nom_w"] for d in lik.sample(400, seed=2)])
+    assert globs.mean() == pytest.approx(1.0, abs=4 * 0.1 / math.sqrt(400))
+    assert globs.std() == pytest.approx(0.1, rel=0.15)
+
+
+def test_asimov_fit_returns_the_generating_values() -> None:
+    lik = mixture_ws(100.0, 400.0).likelihood()
+    truth = {"ns": 80.0, "nb": 450.0, "tau": 0.25, "w": 1.1}
+    data = lik.asimov(truth)
+    assert data.asimov
+    assert data.global_observables == {"nom_w": 1.1}
+    assert data.n_events == pytest.approx(530.0, rel=1e-9)
+    res = lik.with_data(data).fit(tolerance=1e-4)
+    assert res.valid
+    for k, v in truth.items():
+        assert res.values[k] == pytest.approx(v, rel=2e-3), k
+
+
+def test_binned_counts_and_binned_continuous() -> None:
+    ws = pyhs3_lab.Workspace(metadata=META, distributions=[
+        {"name": "h", "type": "bincounts_extended_dist", "rate": "n", "dist": "e",
+         "axes": [{"name": "x", "edges": [0.0, 1.0, 3.0, 6.0]}]},
+        {"name": "e", "type": "exponential_dist", "x": "x", "c": 0.4},
+        {"name": "g", "type": "gaussian_dist", "x": "y", "mean": "mu", "sigma": 1.0}],
+        data=[{"name": "obs", "type": "binned", "contents": [20.0, 15.0, 7.0],
+               "axes": [{"name": "x", "edges": [0.0, 1.0, 3.0, 6.0]}]},
+              {"name": "hy", "type": "binned", "contents": [5.0, 20.0, 30.0, 5.0],
+               "axes": [{"name": "y", "min": -2.0, "max": 2.0, "nbins": 4}]}],
+        likelihoods=[{"name": "L", "distributions": ["h", "g"], "data": ["obs", "hy"]}],
+        parameter_points=[{"name": "default_values", "parameters": [{"name": "n", "value": 40.0},
+                                                                    {"name": "mu", "value": 0.2}]}])
+    lik = ws.likelihood()
+    toys = lik.sample(3000, seed=3)
+    counts = np.array([t.counts[0] for t in toys])
+    cdf = 1 - np.exp(-0.4 * np.array([0.0, 1.0, 3.0, 6.0]))
+    nu = 40.0 * np.diff(cdf) / cdf[-1]
+    assert np.all(np.abs(counts.mean(axis=0) - nu) < 4 * np.sqrt(nu / 3000))
+    hy = np.array([t.density[0][1] for t in toys])  # the density terms, then the bin-count terms
+    assert np.all(hy.sum(axis=1) == 60.0)  # not extended: the observed total, multinomial
+    p = np.diff(stats.truncnorm.cdf([-2.0, -1.0, 0.0, 1.0, 2.0], -2.2, 1.8, loc=0.2))
+    assert np.all(np.abs(hy.mean(axis=0) - 60.0 * p) < 4 * np.sqrt(60.0 * p / 3000))
+    asimov = lik.asimov()
+    np.testing.assert_allclose(asimov.counts[0], nu, rtol=1e-12)
+    np.testing.assert_allclose(asimov.density[0][1], 60.0 * p, rtol=1e-6)
+
+
+def test_pulls_are_standard_normal() -> None:
+    lik = mixture_ws(150.0, 600.0).likelihood()
+    n = 200
+    study = lik.toys(n, seed=11)
+    assert study.valid.mean() > 0.98
+    for name in ("ns", "nb", "tau", "w"):
+        mean, width = study.pull_summary()[name]
+        assert abs(mean) < 3.5 / math.sqrt(n), (name, mean)
+        assert abs(width - 1.0) < 3.5 / math.sqrt(2 * n), (name, width)
+    # the generating values are the start values
+    assert study.generated["ns"] == 150.0
+
+
+def test_toys_do_not_depend_on_the_executor() -> None:
+    lik = mixture_ws(100.0, 400.0).likelihood()
+    serial = lik.toys(6, seed=3)
+    with ThreadPoolExecutor(2) as ex:
+        parallel = lik.toys(6, seed=3, executor=ex, chunk_size=2)
+    for k in serial.values:
+        np.testing.assert_array_equal(serial.values[k], parallel.values[k])
+    np.testing.assert_array_equal(serial.fval, parallel.fval)
+
+
+def test_sampling_errors() -> None:
+    ws = pyhs3_lab.Workspace(metadata=META, distributions=[
+        {"name": "g", "type": "gaussian_dist", "x": "x", "mean": 0.0, "sigma": 1.0}],
+        data=[{"name": "d", "type": "unbinned", "entries": [[0.1], [0.3]], "axes": [{"name": "x"}]}],
+        likelihoods=[{"name": "L", "distributions": ["g"], "data": ["d"]}])
+    with pytest.raises(LikelihoodError, match=r"cannot sample 'x' for distribution 'g': its range \[-inf, inf\]"):
+        ws.likelihood().sample(1)
+
+
+# -- upper limits ------------------------------------------------------------------------------
+
+
+def counting_ws(n_obs: int, b: float) -> pyhs3_lab.Workspace:
+    """ν = μ + b events of one shape: a counting experiment (the shape cancels in the NLL)."""
+    return pyhs3_lab.Workspace(
+        metadata=META,
+        distributions=[
+            {"name": "model", "type": "mixture_dist", "summands": ["s", "bk"], "coefficients": ["mu", "b"],
+             "extended": True},
+            {"name": "s", "type": "gaussian_dist", "x": "x", "mean": 0.0, "sigma": 1.0},
+            {"name": "bk", "type": "gaussian_dist", "x": "x", "mean": 0.0, "sigma": 1.0},
+        ],
+        data=[{"name": "d", "type": "unbinned", "entries": [[0.0]] * n_obs,
+               "axes": [{"name": "x", "min": -5.0, "max": 5.0}]}],
+        likelihoods=[{"name": "L", "distributions": ["model"], "data": ["d"]}],
+        domains=[{"name": "default_domain", "type": "product_domain", "axes": [{"name": "mu", "min": 0, "max": 60}]}],
+        parameter_points=[{"name": "default_values", "parameters": [
+            {"name": "mu", "value": 1.0}, {"name": "b", "value": b, "const": True}]}])
+
+
+def closed_form_limit(n: int, b: float, cl: float, n_sigma: float | None) -> float:
+    """Asymptotic CLs (q̃_μ) for Poisson(n | μ + b), written from the formulas of Cowan et al."""
+
+    def nll(mu: float, k: float) -> float:
+        return (mu + b) - k * math.log(mu + b)
+
+    mu_hat = max(n - b, 0.0)
+
+    def cls(mu: float) -> float:
+        qa = 2 * (nll(mu, b) - nll(0.0, b))
+        if n_sigma is not None:
+            return float(special.ndtr(n_sigma - math.sqrt(qa)) / special.ndtr(n_sigma))
+        q = 0.0 if mu_hat > mu else 2 * (nll(mu, n) - nll(mu_hat, n))
+        ts = (q - qa) / (2 * math.sqrt(qa)) if q > qa else math.sqrt(q) - math.sqrt(qa)
+        return float(special.ndtr(-(ts + math.sqrt(qa))) / special.ndtr(-ts))
+
+    lower = 1e-6 if n_sigma is not None else mu_hat + 1e-6
+    return float(optimize.brentq(lambda m: cls(m) - (1 - cl), lower, 60.0, xtol=1e-10))
+
+
+@pytest.mark.parametrize(("n_obs", "b"), [(5, 4.0), (12, 8.0)])
+def test_asymptotic_upper_limit_counting(n_obs: int, b: float) -> None:
+    lik = counting_ws(n_obs, b).likelihood()
+    ul = lik.upper_limit("mu", cl=0.95)
+    assert ul.method == "asymptotic"
+    assert ul.observed == pytest.approx(closed_form_limit(n_obs, b, 0.95, None), rel=2e-3)
+    for got, n_sigma in zip(ul.expected, (-2.0, -1.0, 0.0, 1.0, 2.0), strict=True):
+        assert got == pytest.approx(closed_form_limit(n_obs, b, 0.95, n_sigma), rel=2e-3)
+    assert ul.expected[0] < ul.expected[2] < ul.expected[4]
+    assert "95% CLs upper limit on mu (asymptotic)" in str(ul)
+
+
+def test_upper_limit_errors() -> None:
+    lik = counting_ws(5, 4.0).likelihood()
+    with pytest.raises(LikelihoodError, match="'b' is not a floating parameter"):
+        lik.upper_limit("b")
+    with pytest.raises(LikelihoodError, match="cl must be between 0 and 1"):
+        lik.upper_limit("mu", cl=95)
+
+
+@pytest.mark.slow
+def test_toy_upper_limit_near_asymptotic() -> None:
+    lik = counting_ws(30, 25.0).likelihood()
+    asym = lik.upper_limit("mu")
+    toy = lik.upper_limit("mu", method="toys", n_toys=100, seed=1, points=[6.0, 10.0, 14.0, 18.0])
+    # with 30 events the asymptotic formulae are close to the toy result (Poisson discreteness
+    # makes the toy CLs somewhat larger)
+    assert toy.method == "toys"
+    assert toy.scan["cls"].shape == (4,)
+    assert toy.observed == pytest.approx(asym.observed, rel=0.2)
+    assert toy.expected[2] == pytest.approx(asym.expected[2], rel=0.25)
+
+
+def _dask_client() -> Any:
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                                       dashboard_address=None)
+    return cluster, distributed.Client(cluster)
+
+
+@pytest.mark.slow
+def test_toys_on_dask_match_serial() -> None:
+    lik = mixture_ws(100.0, 400.0).likelihood()
+    serial = lik.toys(8, seed=21)
+    cluster, client = _dask_client()
+    try:
+        parallel = lik.toys(8, seed=21, executor=client.get_executor(), chunk_size=3)
+    finally:
+        client.close()
+        cluster.close()
+    for k in serial.values:
+        np.testing.assert_array_equal(serial.values[k], parallel.values[k])
