@@ -111,9 +111,10 @@ def log_integrate(
         intervals are refined geometrically towards each of them.
     seek_peaks
         Before the adaptive passes, look for a narrow peak that the first nodes straddle: refine
-        geometrically towards the highest node while that raises the largest value seen by more
-        than a factor e (log values stay finite far from a Gaussian-like peak, so this homes in on
-        it in a few steps). A feature on which the integrand is exactly zero at every first node
+        geometrically towards the highest node (when its neighbouring nodes do not resolve it)
+        while that raises the largest value seen by more than a factor e (log values stay finite
+        far from a Gaussian-like peak, so this homes in on it in a few steps). A feature on which
+        the integrand is exactly zero at every first node
         can only be found through ``points``.
 
     Returns
@@ -142,10 +143,14 @@ def log_integrate(
         lf = np.asarray(log_f(x[expand]), dtype=float) + log_jac[expand]
         return lf.reshape((len(mid), 15, *lf.shape[1:])), half, t
 
-    def best_node(lf: Array, t: Array) -> tuple[float, float]:
+    def best_node(lf: Array, t: Array) -> tuple[float, float, float]:
+        """The highest node (over the batch), its value and the drop to its lower neighbour."""
         flat = np.where(np.isnan(lf), -np.inf, lf).reshape(len(t), -1).max(axis=1)
         i = int(np.argmax(flat))
-        return float(flat[i]), float(t[i])
+        neighbours = flat[max(i - 1, 0):i + 2]
+        with np.errstate(invalid="ignore"):
+            drop = float(flat[i] - np.min(neighbours))
+        return float(flat[i]), float(t[i]), drop
 
     if lo == hi:
         probe = evaluate(np.array([a]), np.array([a]))[0]
@@ -158,13 +163,14 @@ def log_integrate(
     edges = np.unique(np.concatenate(pieces))
     if seek_peaks:
         lf0, _h, t0 = evaluate(edges[:-1], edges[1:])
-        best, t_best = best_node(lf0, t0)
-        for _ in range(12):
+        best, t_best, drop = best_node(lf0, t0)
+        # a maximum that its neighbouring nodes resolve (less than a factor e apart) is no narrow peak
+        for _ in range(12 if drop > 1.0 else 0):
             if not np.isfinite(best):
                 break
             cloud = np.unique(_cloud(t_best, a, b))
             lf1, _h, t1 = evaluate(cloud[:-1], cloud[1:])
-            value, t_new = best_node(lf1, t1)
+            value, t_new, _drop = best_node(lf1, t1)
             if not value > best + 1.0:  # no narrow feature left to find
                 break
             best, t_best = value, t_new
