@@ -381,7 +381,8 @@ _ULP_TOLERANCE = 4.0 * np.finfo(np.float64).eps
 
 
 def _approx_equal(a: Any, b: Any) -> Any:
-    return np.abs(a - b) <= _ULP_TOLERANCE * np.maximum(np.abs(a), np.abs(b))
+    # exact equality first: inf == inf although inf - inf is nan
+    return np.equal(a, b) | (np.abs(a - b) <= _ULP_TOLERANCE * np.maximum(np.abs(a), np.abs(b)))
 
 
 def _as_float(b: Any) -> Any:

@@ -97,6 +97,10 @@ def test_approximate_and_exact_equality() -> None:
     assert ev("0 == 0") == 1.0
     assert ev("0.1 + 0.2 == 0.3") == 1.0   # the reason for approximate ==
     assert ev("0.1 + 0.2 === 0.3") == 0.0
+    assert ev("a == a", a=math.inf) == 1.0
+    assert ev("a == 1", a=math.inf) == 0.0
+    assert ev("a == a", a=math.nan) == 0.0  # nan equals nothing, as in C
+    assert ev("a != a", a=math.nan) == 1.0
 
 
 @pytest.mark.parametrize(("op", "fn"), [("<", np.less), ("<=", np.less_equal), (">", np.greater),
