@@ -12,8 +12,13 @@ Tolerances, relative to ``max(|NLL_ROOT|, 1)``:
   ``generic_dist``, ``product_dist`` of pdfs in one observable, ARGUS; ROOT's own precision there
   is about 1e-6 relative or worse, roofit-reference.md §2).
 
-Fits (Minuit2 in ROOT, iminuit here) agree when each value is within ``1e-3`` of its error and each
-error within 1 %.
+Where ROOT's NLL is NaN there is no reference and the point is not compared: ROOT 6.40 returns NaN
+(not +inf) when an event lies where the density is zero (the HS3.jl ARGUS file: every event above
+the endpoint ``m0``), and when RooAddPdf's coefficients sum above 1 even if the density stays positive
+(``test_gg_unbinned_mixture_not_extended`` with ``a0`` moved up).
+
+Fits (Minuit2 in ROOT, iminuit here, both with tolerance 1e-5, i.e. EDM < 1e-8) agree when each
+value is within ``1e-3`` of its error and each error within 1 %.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ pytestmark = pytest.mark.roofit
 ORACLE = Path(__file__).with_name("roofit_oracle.py")
 RTOL_ANALYTIC = 1e-8
 RTOL_NUMERIC = 1e-5
+FIT_TOLERANCE = 1e-5  # the same as roofit_oracle.FIT_TOLERANCE
 
 #: files ROOT 6.40 cannot read, with the reason the oracle must report (roofit-reference.md)
 ROOT_CANNOT_READ = {
@@ -158,6 +164,8 @@ def _disagreements(path: Path, lik: dict[str, Any]) -> Iterator[str]:
         return
     for point in lik["points"]:
         ref = _num(point["nll"])
+        if math.isnan(ref):
+            continue  # no reference (see the module docstring)
         try:
             if lik["kind"] == "simultaneous":
                 got = float(ours.nll(point["values"], roofit_simultaneous=True))
@@ -179,6 +187,8 @@ def _disagreements(path: Path, lik: dict[str, Any]) -> Iterator[str]:
 @pytest.mark.parametrize("path", FILES, ids=_rel)
 def test_nll_matches_roofit(roofit: dict[str, Any], path: Path) -> None:
     rec = _root_file(roofit, path)
+    if all(math.isnan(_num(p["nll"])) for lik in rec["likelihoods"] for p in lik.get("points", [])):
+        pytest.skip("ROOT's NLL is NaN at every point: no reference (see the module docstring)")
     problems = [p for lik in rec["likelihoods"] for p in _disagreements(path, lik)]
     assert not problems, f"{len(problems)} disagreement(s) with RooFit:\n" + "\n".join(problems)
 
@@ -195,7 +205,7 @@ def test_fit_matches_roofit(roofit: dict[str, Any], path: Path) -> None:
         if ref["migrad_status"] != 0 or ref["cov_qual"] != 3:
             continue  # ROOT's own fit did not converge with an accurate covariance: no reference
         where = f"{_rel(path)} [{lik['name']}]"
-        res = _ours(path, lik).fit()
+        res = _ours(path, lik).fit(tolerance=FIT_TOLERANCE)
         fitted += 1
         offset = lik["n_events"] * math.log(lik["n_categories"]) if lik["kind"] == "simultaneous" else 0.0
         if abs(res.fval + offset - _num(ref["min_nll"])) > 1e-3:
