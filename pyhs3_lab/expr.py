@@ -381,8 +381,9 @@ _ULP_TOLERANCE = 4.0 * np.finfo(np.float64).eps
 
 
 def _approx_equal(a: Any, b: Any) -> Any:
-    # exact equality first: inf == inf although inf - inf is nan
-    return np.equal(a, b) | (np.abs(a - b) <= _ULP_TOLERANCE * np.maximum(np.abs(a), np.abs(b)))
+    # exactly equal (inf == inf), or both finite and within a few ULP (never inf == 1)
+    close = np.abs(a - b) <= _ULP_TOLERANCE * np.maximum(np.abs(a), np.abs(b))
+    return np.equal(a, b) | (close & np.isfinite(a) & np.isfinite(b))
 
 
 def _as_float(b: Any) -> Any:
