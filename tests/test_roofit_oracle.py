@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import WORKSPACES, workspace_files
+from shared_paths import WORKSPACES, workspace_files
 
 pytestmark = pytest.mark.roofit
 

@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import SHARED
+from shared_paths import SHARED
 from scipy import integrate, stats
 
 import pyhs3_lab

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import WORKSPACES, workspace_files
+from shared_paths import WORKSPACES, workspace_files
 
 import pyhs3_lab
 from pyhs3_lab.ops.base import BinnedDistributionOp
