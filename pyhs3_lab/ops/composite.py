@@ -147,6 +147,14 @@ class Mixture(DistributionOp):
             out = out - np.log(total)
         return out
 
+    def raw_log_density(self, ev: Evaluator) -> Array:
+        """RooAddPdf's value without normalisation set: Σ c_i f_i with the summands *unnormalised*
+        (what RooProdPdf multiplies when factors share an observable)."""
+        coefs = self.weights(ev)
+        raws = [raw_log_density(ev, s) for s in self.summands]
+        out = _signed_logsumexp(raws, coefs, f"{self.path} ({self.name!r})")
+        return out if self.fractions else out - np.log(sum(coefs, np.asarray(0.0)))
+
     def log_normalization(self, ev: Evaluator, observables: tuple[str, ...]) -> Array | None:
         # the summands are normalised over the mixture's observables: the mixture is too
         if all(ev.norm_observables(s) == observables for s in self.summands):
@@ -170,6 +178,11 @@ class Product(DistributionOp):
     Factors on disjoint observables: the sum of their normalised log densities.
     Factors that share an observable form a group whose unnormalised product is
     normalised numerically over the group's observables (RooFit does the same).
+    As in RooFit, the factors of such a group enter with their values *without*
+    normalisation set: a mixture factor is then Σ c_i f_i of its unnormalised
+    summands (RooAddPdf::getVal() without normalisation set), not the mixture of
+    normalised summands that HS3's text implies; we follow ROOT (checked against
+    ROOT 6.40 in tests/test_composite.py).
     An empty product is 1. The product is extended if exactly one factor is
     (RooProdPdf's rule), with that factor's expected number of events.
     """
@@ -219,8 +232,12 @@ class Product(DistributionOp):
             total = total + ev.logpdf(f)
         for _obs, group in shared:
             for f in group:
-                total = total + ev.log_density(f)
+                total = total + raw_log_density(ev, f)
         return _arr(total)
+
+    def raw_log_density(self, ev: Evaluator) -> Array:
+        """RooProdPdf's value without normalisation set: the product of the factors' raw values."""
+        return _arr(sum((raw_log_density(ev, f) for f in self.factors), np.asarray(0.0)))
 
     def log_normalization(self, ev: Evaluator, observables: tuple[str, ...]) -> Array | None:
         _singles, shared = self._partition(ev)
@@ -245,9 +262,26 @@ class Product(DistributionOp):
 
 def _group_log_density(group: Sequence[str]) -> Callable[[Evaluator], Any]:
     def log_f(sub: Evaluator) -> Any:
-        return sum((sub.log_density(f) for f in group), np.asarray(0.0))
+        return sum((raw_log_density(sub, f) for f in group), np.asarray(0.0))
 
     return log_f
+
+
+def raw_log_density(ev: Evaluator, name: str) -> Array:
+    """log of RooFit's value of a distribution without normalisation set (``getVal()``).
+
+    For mixtures, products and extended wrappers this differs from ``ev.log_density``
+    (which for a mixture holds its *normalised* summands); for every other kernel it
+    is ``ev.log_density``. Only relative factors inside a mixture make a difference:
+    a constant factor of a whole product factor cancels in the normalisation.
+    """
+    op = ev.compiled.distribution(name)
+    if isinstance(op, (Mixture, Product)):
+        return op.raw_log_density(ev)
+    if isinstance(op, RateExtended):
+        op.check_range()
+        return raw_log_density(ev, op.dist)
+    return ev.log_density(name)
 
 
 def _batch_shape(ev: Evaluator, names: Sequence[str], skip: set[str]) -> tuple[int, ...]:
@@ -385,20 +419,21 @@ class RateExtended(DistributionOp):
         self.rate = ctx.ref("rate") if ctx.has("rate") else ctx.ref("norm")
         self.range = ctx.raw("range")
 
-    def _check_range(self) -> None:
+    def check_range(self) -> None:
+        """Raise for ROOT's ``range`` key, which names a range HS3 cannot express."""
         if self.range:
             raise EvaluationError(f"{self.path}.range ({self.name!r}): the expected events of RooExtendPdf in the "
                                   f"named range {self.range!r} cannot be evaluated (HS3 has no named ranges)")
 
     def log_density(self, ev: Evaluator) -> Array:
-        self._check_range()
+        self.check_range()
         return ev.logpdf(self.dist)
 
     def log_normalization(self, ev: Evaluator, observables: tuple[str, ...]) -> Array | None:
         return np.asarray(0.0) if ev.norm_observables(self.dist) == observables else None
 
     def expected_events(self, ev: Evaluator) -> Array | None:
-        self._check_range()
+        self.check_range()
         return _arr(ev.value(self.rate))
 
 
