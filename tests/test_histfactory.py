@@ -177,6 +177,8 @@ def test_staterror_shared_gamma_and_poisson_constraint() -> None:
     np.testing.assert_allclose(op.log_constraints(ev), sum(stats.poisson.logpmf(100, 100 * g)), rtol=1e-12)
     assert all(f"nom_{n}" in op.global_observables() for n in gammas)
     assert model.values["nom_gamma_stat_SR_bin_0"] == pytest.approx(100.0)
+    # ROOT's range of a staterror gamma: [0, 1 + 5 rel] (rel = 0.1 here)
+    assert model.bounds["gamma_stat_SR_bin_0"] == pytest.approx((0.0, 1.5))
 
 
 def test_staterror_gauss_threshold_and_conventions() -> None:

@@ -463,7 +463,8 @@ class HistFactory(BinnedDistributionOp):
     * staterror: σ_rel[b] = √(Σ err²) / Σ contents over the samples with that staterror
       (missing ``errors``: err² = contents, as RooDataHist); Poisson
       ``τ log(γτ) - γτ - lgamma(τ+1)`` with τ = 1/σ_rel², or Gaussian ``N(1 | γ, σ_rel)``;
-      σ_rel below the channel's ``staterror.relThreshold`` makes γ constant;
+      σ_rel below the channel's ``staterror.relThreshold`` makes γ constant; γ's range is
+      ROOT's [0, 1 + 5 σ_rel] (pyhf conventions: [1e-10, 10]);
     * shapesys: Poisson with τ = 1/σ_rel² or Gaussian with σ_rel, ``Const`` (constant γ),
       or the explicit pdfs of ``constraints``.
 
@@ -661,14 +662,14 @@ class HistFactory(BinnedDistributionOp):
         self._has_histo = np.zeros(len(self.sample_names), dtype=bool)
         self._has_histo[[m.sample for m in histosys]] = True
 
-    def _gamma_default(self, param: str) -> None:
+    def _gamma_default(self, param: str, root_max: float = 10.0) -> None:
         self._gammas.add(param)
-        self._defaults.setdefault(param, (1.0, 0.0, 10.0) if self.conventions == "root" else (1.0, 1e-10, 10.0))
+        self._defaults.setdefault(param, (1.0, 0.0, root_max) if self.conventions == "root" else (1.0, 1e-10, 10.0))
 
     def _gamma_constraint(self, ctx: BuildContext, param: str, kind: str, rel: float, source: str,
-                          masked: bool) -> None:
+                          masked: bool, root_max: float = 10.0) -> None:
         """One γ: ``rel`` the relative uncertainty; ``masked``: a bin without uncertainty."""
-        self._gamma_default(param)
+        self._gamma_default(param, root_max)
         if kind == "const" or (masked and self.conventions == "root"):
             self._const.add(param)
             return
@@ -736,10 +737,12 @@ class HistFactory(BinnedDistributionOp):
                     continue
                 r = float(rel[b])
                 if r > 0 and r < threshold:
-                    self._gamma_default(p)
+                    self._gamma_default(p, 1.0 + 5.0 * r)
                     self._const.add(p)
                     continue
-                self._gamma_constraint(ctx, p, kind, r, source, masked=not r > 0)
+                # ROOT's range of a staterror gamma: [0, 1 + 5 rel]
+                self._gamma_constraint(ctx, p, kind, r, source, masked=not r > 0,
+                                       root_max=1.0 + 5.0 * r if r > 0 else 10.0)
 
     def _shapesys(self, ctx: BuildContext, m: _Mod) -> None:
         source = ctx.path(m.path)
