@@ -17,25 +17,36 @@ from .errors import (
     SchemaError,
     UnsupportedTypeError,
 )
+from .fit import FitResult, ProfileResult
+from .likelihood import Analysis, Likelihood, LikelihoodParameter
 from .model import Model, ParameterInfo
+from .toys import PseudoData, ToyStudy, UpperLimit
 from .workspace import Workspace
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Analysis",
     "CycleError",
     "EvaluationError",
     "ExpressionError",
     "FitError",
+    "FitResult",
     "HS3ReferenceError",
+    "Likelihood",
     "LikelihoodError",
+    "LikelihoodParameter",
     "Model",
     "ParameterInfo",
     "ParseError",
     "Problem",
+    "ProfileResult",
+    "PseudoData",
     "PyHS3LabError",
     "SchemaError",
+    "ToyStudy",
     "UnsupportedTypeError",
+    "UpperLimit",
     "Workspace",
     "__version__",
     "load",

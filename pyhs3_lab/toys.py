@@ -32,7 +32,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from .errors import LikelihoodError, PyHS3LabError
 from .evaluate import Evaluator
@@ -564,6 +564,8 @@ class _Asymptotic:
 
 
 def _solve(f: Any, lo: float, hi: float, alpha: float, what: str) -> float:
+    from scipy import optimize
+
     f_lo, f_hi = f(lo) - alpha, f(hi) - alpha
     if f_lo <= 0:
         return lo
