@@ -18,7 +18,9 @@ the endpoint ``m0``), and when RooAddPdf's coefficients sum above 1 even if the 
 (``test_gg_unbinned_mixture_not_extended`` with ``a0`` moved up).
 
 Fits (Minuit2 in ROOT, iminuit here, both with tolerance 1e-5, i.e. EDM < 1e-8) agree when each
-value is within ``1e-3`` of its error and each error within 1 %.
+value is within ``1e-3`` of its error and each error within 1 %, and the minimum NLLs within 1e-3.
+Fits where ROOT does not converge with a full covariance, or ends with a parameter at its limit
+(a per-channel likelihood of pyhs3-benchmarks without the shared constraint), are not compared.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ FIT_FILES = [
     "pyhs3-benchmarks/10ch_bkgRooExp_sigGauss_shapeFloat_npOn_constrGauss_yield1x.json",
     "HS3.jl/rf515_hfJSON_3.json",
     "pyhs3/simplemodel_correlated-background_hs3.json",
-    "HS3.jl/test_gg/test_gg_unbinned_crystalball.json",
+    "HS3.jl/test_gg/test_gg_unbinned_lognormal.json",
+    "HS3.jl/test_gg/test_gg_binned_gauss.json",
 ]
 
 
@@ -193,6 +196,10 @@ def test_nll_matches_roofit(roofit: dict[str, Any], path: Path) -> None:
     assert not problems, f"{len(problems)} disagreement(s) with RooFit:\n" + "\n".join(problems)
 
 
+def _at_limit(value: float, error: float, par: dict[str, Any]) -> bool:
+    return min(abs(value - _num(par["min"])), abs(_num(par["max"]) - value)) < 1e-3 * error
+
+
 @pytest.mark.parametrize("path", [WORKSPACES / f for f in FIT_FILES], ids=_rel)
 def test_fit_matches_roofit(roofit: dict[str, Any], path: Path) -> None:
     rec = _root_file(roofit, path)
@@ -204,6 +211,8 @@ def test_fit_matches_roofit(roofit: dict[str, Any], path: Path) -> None:
             continue
         if ref["migrad_status"] != 0 or ref["cov_qual"] != 3:
             continue  # ROOT's own fit did not converge with an accurate covariance: no reference
+        if any(_at_limit(ref["values"][n], ref["errors"][n], lik["parameters"][n]) for n in ref["values"]):
+            continue  # a parameter at its limit (an unconstrained direction): errors are not comparable
         where = f"{_rel(path)} [{lik['name']}]"
         res = _ours(path, lik).fit(tolerance=FIT_TOLERANCE)
         fitted += 1
