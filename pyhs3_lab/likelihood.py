@@ -466,7 +466,11 @@ class Likelihood:
         return out
 
     def _check_names(self, names: Iterable[str]) -> None:
-        unknown = [k for k in names if k not in self._param_index]
+        # names of the workspace that this likelihood does not depend on (other channels' parameters,
+        # the data's observables) are accepted and have no effect; other names are errors
+        nodes = self.model.graph.nodes
+        unknown = [k for k in names if k not in self._param_index
+                   and (k not in nodes or nodes[k].kind != "parameter")]
         if unknown:
             raise LikelihoodError(f"{self.path}: unknown parameter(s) {unknown}; the parameters of this likelihood "
                                   f"are {list(self.parameter_names)}")
@@ -678,6 +682,31 @@ class Analysis:
         return f"<Analysis {self.name!r}: likelihood {self.spec.likelihood!r}, POIs {pois}>"
 
 
+def _root_ranges(model: Model) -> None:
+    """Ranges as ROOT reads them: where a ``default_domain`` exists it alone gives the ranges of
+    variables (with the data axes); other domains are named ranges and ModelConfig sets in ROOT, not
+    ranges. This matters for constraint terms: a global observable whose range appears only in an
+    analysis domain is unbounded in ROOT, so its constraint is normalised over the whole real line."""
+    domains = {d.name: d for d in model.spec.domains}
+    default = domains.get("default_domain")
+    if default is None:
+        return
+    keep = {a.name for a in default.axes} | {ax.name for d in model.spec.data for ax in d.axes}
+    dropped = {a.name for d in model.spec.domains for a in d.axes} - keep
+    for name in dropped:
+        model.bounds.pop(name, None)
+    if not dropped:
+        return
+    for comp in model.spec.components():  # kernels' own ranges of implicit parameters (HistFactory)
+        try:
+            op = model.compiled.op(comp.name)
+        except PyHS3LabError:
+            continue
+        for name, (_val, lo, hi) in op.parameter_defaults().items():
+            if name in dropped and (lo is not None or hi is not None):
+                model.bounds[name] = (-math.inf if lo is None else lo, math.inf if hi is None else hi)
+
+
 def build_likelihood(
     workspace: Workspace,
     name: str | Sequence[str] | None = None,
@@ -695,6 +724,8 @@ def build_likelihood(
     """
     liks = {lik.name: lik for lik in workspace.likelihoods}
     model = workspace.model(domain, parameter_set, conventions=conventions)
+    if domain is None:
+        _root_ranges(model)
     if distributions is not None or data is not None:
         if name is not None:
             raise LikelihoodError("give either a likelihood name or distributions= and data=, not both")
@@ -748,6 +779,8 @@ def build_analysis(workspace: Workspace, name: str | None = None, *, conventions
         raise LikelihoodError(f"{spec.path}.likelihood: analysis {name!r} refers to likelihood "
                               f"{spec.likelihood!r}, which does not exist")
     model = workspace.model(None, spec.init, conventions=conventions)
+    _root_ranges(model)
+    has_default = any(d.name == "default_domain" for d in workspace.domains)
     domains = {d.name: d for d in workspace.domains}
     data_axes = {ax.name for d in workspace.data for ax in d.axes}
     globs: set[str] = set()
@@ -756,9 +789,10 @@ def build_analysis(workspace: Workspace, name: str | None = None, *, conventions
         if dom is None:
             raise LikelihoodError(f"{spec.path}.domains: analysis {name!r} refers to domain {dname!r}, which "
                                   "does not exist")
-        for nm, b in dom.bounds().items():
-            if nm not in data_axes:
-                model.bounds[nm] = b
+        if not has_default:  # ROOT takes ranges from default_domain only; without one, from the analysis
+            for nm, b in dom.bounds().items():
+                if nm not in data_axes:
+                    model.bounds[nm] = b
         if dname.endswith("_global_observables"):
             globs |= {a.name for a in dom.axes}
     lik = Likelihood(workspace, lspec.distributions, lspec.data, lspec.aux_distributions, name=lspec.name,
