@@ -38,10 +38,11 @@ class Compiled:
             known = sorted({i.type for i in registry.all_types().values() if i.category == comp.category})
             raise UnsupportedTypeError(comp.type, comp.name, comp.path,
                                        f"known {comp.category} types are {', '.join(known)}")
-        op = info.kernel(BuildContext(comp, self.spec, self.graph, self.options))
-        assert isinstance(op, Op)
-        self._ops[name] = op
-        return op
+        built = info.kernel(BuildContext(comp, self.spec, self.graph, self.options))
+        if not isinstance(built, Op):
+            raise TypeError(f"the kernel registered for {comp.type!r} is not an Op")
+        self._ops[name] = built
+        return built
 
     def distribution(self, name: str) -> DistributionOp:
         op = self.op(name)

@@ -21,7 +21,7 @@ import numpy as np
 from .compile import Compiled
 from .errors import EvaluationError, PyHS3LabError
 from .integrate import log_integrate, log_integrate_2d
-from .ops.base import Array, DistributionOp, FunctionOp
+from .ops.base import Array, FunctionOp
 from .spec import Ref
 
 
@@ -210,9 +210,10 @@ class Evaluator:
                 if len(sub_obs) == 1:
                     (o2,) = sub_obs
                     lo2, hi2 = sub.bounds(o2)
-                    out[i] = float(log_integrate(
-                        lambda n, s=sub, o2=o2: np.broadcast_to(s.child({o2: n}).log_density(dist), n.shape),
-                        lo2, hi2))
+                    def inner(n: Array, s: Evaluator = sub, o2: str = o2) -> Array:
+                        return np.broadcast_to(s.child({o2: n}).log_density(dist), n.shape)
+
+                    out[i] = float(log_integrate(inner, lo2, hi2))
                 else:
                     out[i] = float(sub._numeric_log_norm_nd(dist, sub_obs))
             return out

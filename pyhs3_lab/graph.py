@@ -146,8 +146,8 @@ class Graph:
             self.nodes[name] = Node(name, "parameter", "parameter", where)
 
         data_names = {d.name for d in spec.data}
-        for d in spec.data:
-            self.nodes.setdefault(d.name, Node(d.name, "data", d.type, d.path))
+        for dobj in spec.data:
+            self.nodes.setdefault(dobj.name, Node(dobj.name, "data", dobj.type, dobj.path))
         point_names = {p.name for p in spec.parameter_points}
         domain_names = {d.name for d in spec.domains}
         for lik in spec.likelihoods:
@@ -162,8 +162,9 @@ class Graph:
                 else:
                     lnode.deps.append(dname)
                     self.edges.append(Edge(lik.name, dname, f"distributions[{i}]"))
-            for i, dat in enumerate(lik.data):
-                if isinstance(dat, str):
+            for i, entry in enumerate(lik.data):
+                if isinstance(entry, str):
+                    dat = entry
                     if dat not in data_names:
                         problems.append(Problem(f"{lik.path}.data[{i}]",
                                                 f"likelihood {lik.name!r} refers to data {dat!r}, which does not exist",

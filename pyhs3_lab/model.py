@@ -98,10 +98,10 @@ class ObservableRule:
     def everywhere(self) -> set[str]:
         """Every name that is an observable somewhere: data axes and variates of distributions."""
         names: set[str] = set()
-        for d in self.spec.data:
-            names.update(d.observables)
-        for d in self.spec.distributions:
-            names |= _variates(self.spec, self.graph, d.name)
+        for dat in self.spec.data:
+            names.update(dat.observables)
+        for dist in self.spec.distributions:
+            names |= _variates(self.spec, self.graph, dist.name)
         return names
 
     def __call__(self, dist: str) -> frozenset[str]:

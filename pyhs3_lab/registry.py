@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+KernelClass = type
+
 Category = Literal["distribution", "function"]
 
 
@@ -70,7 +72,7 @@ class TypeInfo:
     #: it is not paired with data), e.g. ``("x",)`` for ``gaussian_dist``.
     variates: tuple[str, ...] = ()
     checks: tuple[Check, ...] = ()
-    kernel: type[Any] | None = None
+    kernel: KernelClass | None = None
     doc: str = ""
     extra_refs: Callable[[Mapping[str, Any]], list[tuple[str, str, Kind]]] | None = field(default=None)
     """For types whose references are nested (HistFactory): ``(json_subpath, name, kind)`` triples."""

@@ -10,6 +10,7 @@ browses and round-trips); evaluating them raises :class:`UnsupportedTypeError`.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -133,7 +134,7 @@ class Axis:
             return self.edges
         if self.nbins is not None and self.min is not None and self.max is not None:
             step = (self.max - self.min) / self.nbins
-            return tuple(self.min + i * step for i in range(self.nbins)) + (self.max,)
+            return (*(self.min + i * step for i in range(self.nbins)), self.max)
         raise ValueError(f"axis {self.name!r} has no binning")
 
     @property
@@ -345,11 +346,12 @@ def _axis(c: _Collector, raw: Any, path: str, *, binned: bool | None) -> Axis | 
     if not isinstance(raw, dict):
         c.add(path, f"an axis must be an object, got {_type_name(raw)}", expected="{name, min, max}")
         return None
-    name = raw.get("name")
-    if not isinstance(name, str) or not name:
+    raw_name = raw.get("name")
+    name = raw_name if isinstance(raw_name, str) and raw_name else "?"
+    if name == "?":
         c.add(f"{path}.name", "missing or empty axis name", expected="a string")
-        name = "?"
-    lo = hi = None
+    lo: float | None = None
+    hi: float | None = None
     for key in ("min", "max"):
         if key in raw and raw[key] is not None:
             val = as_number(raw[key])
@@ -372,16 +374,16 @@ def _axis(c: _Collector, raw: Any, path: str, *, binned: bool | None) -> Axis | 
             nbins = int(as_number(raw["nbins"]) or 0)
             if lo is None or hi is None:
                 c.add(path, f"axis {name!r} has nbins but no finite min/max", expected="min and max with nbins")
-    key = "edges" if "edges" in raw else ("bounds" if "bounds" in raw else None)
-    if key is not None:
-        vals = raw[key]
+    edge_key = "edges" if "edges" in raw else ("bounds" if "bounds" in raw else None)
+    if edge_key is not None:
+        vals = raw[edge_key]
         if not _check_field(Kind.NUMBER_LIST, vals) or len(vals) < 2:
-            c.add(f"{path}.{key}", f"axis {name!r}: {key} must be a list of at least two numbers", field=key,
+            c.add(f"{path}.{edge_key}", f"axis {name!r}: {edge_key} must be a list of at least two numbers", field=edge_key,
                   expected="ascending bin edges")
         else:
             edges = tuple(float(as_number(v) or 0.0) for v in vals)
-            if any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
-                c.add(f"{path}.{key}", f"axis {name!r}: bin edges are not strictly ascending", field=key,
+            if any(b <= a for a, b in itertools.pairwise(edges)):
+                c.add(f"{path}.{edge_key}", f"axis {name!r}: bin edges are not strictly ascending", field=edge_key,
                       expected="strictly ascending edges")
             if lo is None:
                 lo = edges[0]
@@ -488,7 +490,7 @@ def _data(c: _Collector, raw: Any, path: str) -> Data | None:
             n = 1
             for a in axes:
                 n *= a.n_bins
-            if len(contents) != n:
+            if contents is not None and len(contents) != n:
                 c.add(f"{path}.contents", f"binned data {name!r} has {len(contents)} contents for {n} bins",
                       name=name, field="contents", expected=f"{n} numbers (the product of the axes' bin counts)")
     return Data(name=name, type=type_, raw=raw, path=path, axes=tuple(axes))
@@ -560,10 +562,10 @@ def validate(raw: dict[str, Any]) -> WorkspaceSpec:
         lists[key] = val
 
     distributions = [d for i, r in enumerate(lists["distributions"])
-                     if (d := _component(c, r, f"distributions[{i}]", "distribution")) is not None]
+                     if isinstance(d := _component(c, r, f"distributions[{i}]", "distribution"), Distribution)]
     functions = [f for i, r in enumerate(lists["functions"])
-                 if (f := _component(c, r, f"functions[{i}]", "function")) is not None]
-    data = [d for i, r in enumerate(lists["data"]) if (d := _data(c, r, f"data[{i}]")) is not None]
+                 if isinstance(f := _component(c, r, f"functions[{i}]", "function"), Function)]
+    data = [dobj for i, r in enumerate(lists["data"]) if (dobj := _data(c, r, f"data[{i}]")) is not None]
 
     domains: list[Domain] = []
     for i, r in enumerate(lists["domains"]):
