@@ -378,8 +378,8 @@ def _axis(c: _Collector, raw: Any, path: str, *, binned: bool | None) -> Axis | 
     if edge_key is not None:
         vals = raw[edge_key]
         if not _check_field(Kind.NUMBER_LIST, vals) or len(vals) < 2:
-            c.add(f"{path}.{edge_key}", f"axis {name!r}: {edge_key} must be a list of at least two numbers", field=edge_key,
-                  expected="ascending bin edges")
+            c.add(f"{path}.{edge_key}", f"axis {name!r}: {edge_key} must be a list of at least two numbers",
+                  field=edge_key, expected="ascending bin edges")
         else:
             edges = tuple(float(as_number(v) or 0.0) for v in vals)
             if any(b <= a for a, b in itertools.pairwise(edges)):
