@@ -2,13 +2,13 @@
 # The one entry point of pyhs3_lab's development: set-up, tests, the lab and a headless demo.
 #
 #   ./dev.sh lab     set everything up and open the tutorial notebook in JupyterLab
-#   ./dev.sh demo    set up Python only and run a headless demo (load, summary, fit) in the terminal
+#   ./dev.sh demo [FILE [FIT-OPTIONS]]   set up Python only; print a workspace's summary and fit it (headless)
 #   ./dev.sh test    set everything up and run the whole suite: ruff, mypy, JS checks, pytest (all markers)
 #   ./dev.sh setup   only set up (idempotent; what lab and test do first)
 #   ./dev.sh check   only the static checks (ruff, mypy, JS typecheck/unit tests)
 #
 # Set-up is idempotent: .venv/ is created once; pip and npm run again only when pyproject.toml,
-# package.json/package-lock.json or this file change (stamp files keyed on their hashes). Installer
+# package.json/package-lock.json or DEV_PACKAGES change (stamp files keyed on their hashes). Installer
 # output goes to .dev-logs/; a failing step prints the end of its log.
 # Extra arguments of `test` go to pytest, e.g. `./dev.sh test -m roofit -x`.
 set -euo pipefail
@@ -57,7 +57,7 @@ setup_python() {
     # shellcheck disable=SC1091
     . "$VENV/bin/activate"
     local stamp="$VENV/.pyhs3-lab-stamp" want
-    want="$(hash_of pyproject.toml dev.sh)"
+    want="$( (cat pyproject.toml; echo "${DEV_PACKAGES[*]}") | sha256sum | cut -c1-32)"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
         return
     fi
@@ -179,22 +179,20 @@ cmd_lab() {
 
 cmd_demo() {
     setup_python
-    python - "${1:-../shared/workspaces/pyhs3-benchmarks/1ch_bkgRooExp_sigGauss_shapeFloat_npOn_constrGauss_yield1x.json}" <<'EOF'
-import sys
-
-import pyhs3_lab
-
-path = sys.argv[1]
-ws = pyhs3_lab.Workspace.load(path)
-print(f"file: {path}")
-print(ws)
-print(ws.info() if hasattr(ws, "info") and callable(ws.info) else "")
-lik_name = ws.likelihoods[0].name
-lik = ws.likelihood(lik_name)
-print(f"likelihood {lik_name!r}: NLL at the default point = {lik.nll():.10g}")
-result = lik.fit()
-print(result)
-EOF
+    local file="${1:-}" fit_args=()
+    if [ -z "$file" ]; then
+        # a ROOT-written unbinned 3-channel model; the HS3 likelihoods L_ch0..2 sum to the combined fit
+        file=../shared/workspaces/pyhs3-benchmarks/3ch_bkgRooExp_sigGauss_shapeFloat_npOn_constrGauss_yield1x.json
+        fit_args=(--all-likelihoods --minos mu_sig)
+    else
+        shift
+        fit_args=("$@")
+    fi
+    [ -f "$file" ] || die "no such file: $file (the shared workspaces are expected in ../shared/workspaces)"
+    say "pyhs3-lab info $file"
+    pyhs3-lab info "$file"
+    say "pyhs3-lab fit ${fit_args[*]} $file"
+    pyhs3-lab fit "${fit_args[@]}" "$file"
 }
 
 case "${1:-}" in
