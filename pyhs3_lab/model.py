@@ -250,18 +250,22 @@ class Model:
         self._check_names(values)
         obs = frozenset(observables) if observables is not None else self.observables_of(name)
         ev = self.evaluator(values, obs)
-        out = ev.logpdf(name)
+        # over/underflow in far tails is expected in log space; results carry inf/0 themselves
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            out = ev.logpdf(name)
         return float(out) if np.ndim(out) == 0 else out
 
     def pdf(self, name: str, *, observables: Iterable[str] | None = None, **values: Any) -> Any:
         """The normalised density (for a pmf: the probability) of distribution ``name``."""
-        out = np.exp(self.logpdf(name, observables=observables, **values))
+        with np.errstate(under="ignore"):
+            out = np.exp(self.logpdf(name, observables=observables, **values))
         return float(out) if np.ndim(out) == 0 else out
 
     def value(self, name: str, **values: Any) -> Any:
         """The value of a function (or parameter)."""
         self._check_names(values)
-        out = self.evaluator(values).value(name)
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            out = self.evaluator(values).value(name)
         return float(out) if np.ndim(out) == 0 else np.asarray(out)
 
     def __repr__(self) -> str:

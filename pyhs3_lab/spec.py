@@ -126,7 +126,8 @@ class Axis:
 
     @property
     def binned(self) -> bool:
-        return self.nbins is not None or self.edges is not None
+        """True if the axis has a usable binning (edges, or nbins with finite min and max)."""
+        return self.edges is not None or (self.nbins is not None and self.min is not None and self.max is not None)
 
     @property
     def bin_edges(self) -> tuple[float, ...]:
