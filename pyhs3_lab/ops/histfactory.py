@@ -33,7 +33,7 @@ from ..errors import EvaluationError, SchemaError, UnsupportedTypeError
 from ..registry import Kind, opt, register, req
 from ..spec import as_number
 from .base import Array, BinnedDistributionOp, BuildContext
-from .interp import histosys_term, interpolation_code, normsys_term
+from .interp import HISTOSYS_CODES, NORMSYS_CODES, histosys_term, interpolation_code, normsys_term
 
 if TYPE_CHECKING:
     from ..evaluate import Evaluator
@@ -49,6 +49,7 @@ _PER_BIN = ("shapefactor", "shapesys", "staterror")
 _TYPE_STRINGS = {"gauss": "gauss", "gaussian": "gauss", "normal": "gauss", "poisson": "poisson",
                  "const": "const", "lognormal": "lognormal"}
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+_DBL_MIN = float(np.finfo(np.float64).tiny)
 IntArray = NDArray[np.intp]
 
 
@@ -424,6 +425,14 @@ def merge_constraints(kernels: Iterable[HistFactory]) -> ConstraintSet:
 # the kernel
 
 
+def _mixed_samples(mods: Sequence[_Mod], kinds: Sequence[str]) -> set[int]:
+    """Samples whose modifiers of one class mix additive and multiplicative interpolation codes."""
+    seen: dict[int, set[str]] = {}
+    for m, k in zip(mods, kinds, strict=True):
+        seen.setdefault(m.sample, set()).add(k)
+    return {smp for smp, ks in seen.items() if len(ks) > 1}
+
+
 def _grouped(codes: Sequence[int]) -> dict[int, IntArray]:
     out: dict[int, list[int]] = {}
     for i, c in enumerate(codes):
@@ -463,10 +472,13 @@ class HistFactory(BinnedDistributionOp):
     * staterror: σ_rel[b] = √(Σ err²) / Σ contents over the samples with that staterror
       (missing ``errors``: err² = contents, as RooDataHist); Poisson
       ``τ log(γτ) - γτ - lgamma(τ+1)`` with τ = 1/σ_rel², or Gaussian ``N(1 | γ, σ_rel)``;
-      σ_rel below the channel's ``staterror.relThreshold`` makes γ constant; γ's range is
-      ROOT's [0, 1 + 5 σ_rel] (pyhf conventions: [1e-10, 10]);
+      σ_rel below the channel's ``staterror.relThreshold`` makes γ constant (its term stays,
+      as in ROOT); γ's range is ROOT's [0, 1 + 5 σ_rel] (pyhf conventions: [1e-10, 10]);
     * shapesys: Poisson with τ = 1/σ_rel² or Gaussian with σ_rel, ``Const`` (constant γ),
-      or the explicit pdfs of ``constraints``.
+      or the explicit pdfs of ``constraints``; range [0, 1 + 5 σ_rel] as ROOT.
+
+    Checked against RooFit 6.40 (``tests/test_histfactory.py``, marker ``roofit``) for every
+    modifier type, both staterror and shapesys constraint types and interpolation codes.
 
     ``ctx.options["conventions"]`` chooses the defaults for what a file does not say:
 
@@ -475,7 +487,8 @@ class HistFactory(BinnedDistributionOp):
     ============================ ================================ ===============================
     normsys interpolation        code 4 (poly6 / exp)              code 1 (exponential)
     histosys interpolation       code 4 (poly6 / linear), ν ≥ 0    code 0 (piecewise linear)
-    staterror constraint         Poisson (channel block only)      Gaussian (or the modifier's)
+    staterror constraint         Poisson (or the channel's         Gaussian (or what the channel
+                                 ``staterror.constraint_type``)    block or the modifier says)
     shapesys ``vals``            relative σ_rel                    absolute σ: σ_rel = σ / n
     shapesys constraint          Gaussian                          Poisson, τ = (n / σ)²
     bins without uncertainty     γ constant, no term               γ constant, unit term (pyhf)
@@ -572,7 +585,8 @@ class HistFactory(BinnedDistributionOp):
         self._defaults.setdefault(name, (value, lo, hi))
         return name
 
-    def _pdf_spec(self, ctx: BuildContext, param: str, pdf: str, source: str) -> ConstraintSpec:
+    def _pdf_spec(self, ctx: BuildContext, param: str, pdf: str, source: str,
+                  nominal: float = 1.0) -> ConstraintSpec:
         comp = ctx.spec.component(pdf)
         if comp is None or comp.category != "distribution":
             raise EvaluationError(f"{source}: the constraint {pdf!r} of {param!r} is not a distribution")
@@ -586,6 +600,10 @@ class HistFactory(BinnedDistributionOp):
         obs.discard(param)
         if not obs:
             obs = set(ctx.graph.leaves(pdf)) - {param}
+        for name in obs:  # its global observables: constant, at the nominal value unless a point says
+            self._defaults.setdefault(name, (nominal, None, None))
+            self._const.add(name)
+            self._globals.add(name)
         return ConstraintSpec(param, "pdf", pdf=pdf, pdf_observables=tuple(sorted(obs)), source=source)
 
     def _interp(self, ctx: BuildContext, m: _Mod, target: Literal["normsys", "histosys"]) -> int:
@@ -620,7 +638,7 @@ class HistFactory(BinnedDistributionOp):
             return
         self._defaults.setdefault(param, (0.0, -5.0, 5.0))
         if kind == "pdf" and pdf is not None:
-            self._add_spec(self._pdf_spec(ctx, param, pdf, source))
+            self._add_spec(self._pdf_spec(ctx, param, pdf, source, nominal=0.0))
         elif kind == "const":
             self._const.add(param)
         elif kind in ("gauss", "none"):
@@ -638,29 +656,50 @@ class HistFactory(BinnedDistributionOp):
         self._nf_s = np.asarray([m.sample for m in normfactors], dtype=np.intp)
         self._nf_p = np.asarray([self._index(m.params[0]) for m in normfactors], dtype=np.intp)
 
+        # ROOT applies the terms of one sample in order (a running total: add, or multiply); the
+        # order matters only where a sample mixes additive and multiplicative codes: those samples
+        # are evaluated in order, all others by code groups
         codes = [self._interp(ctx, m, "normsys") for m in normsys]
+        mixed = _mixed_samples(normsys, [NORMSYS_CODES[c] for c in codes])
         self._ns: list[tuple[int, IntArray, IntArray, Array, Array]] = []
+        self._ns_ordered: dict[int, list[tuple[int, int, float, float]]] = {}
+        for i, (m, code) in enumerate(zip(normsys, codes, strict=True)):
+            if m.sample in mixed:
+                self._ns_ordered.setdefault(m.sample, []).append(
+                    (code, self._index(m.params[0]), *self._normsys_data(normsys[i])))
         for code, idx in _grouped(codes).items():
-            ms = [normsys[i] for i in idx]
+            ms = [normsys[i] for i in idx if normsys[i].sample not in mixed]
+            if not ms:
+                continue
+            lohi = np.asarray([self._normsys_data(m) for m in ms], dtype=float).reshape(len(ms), 2)
             self._ns.append((code, np.asarray([m.sample for m in ms], dtype=np.intp),
-                             np.asarray([self._index(m.params[0]) for m in ms], dtype=np.intp),
-                             np.asarray([float(as_number(m.raw["data"]["lo"]) or 0.0) for m in ms]),
-                             np.asarray([float(as_number(m.raw["data"]["hi"]) or 0.0) for m in ms])))
+                             np.asarray([self._index(m.params[0]) for m in ms], dtype=np.intp), lohi[:, 0], lohi[:, 1]))
+
+        def hist(m: _Mod, key: str) -> Array:
+            return np.asarray([float(as_number(v) or 0.0) for v in m.raw["data"][key]["contents"]], dtype=float)
 
         codes = [self._interp(ctx, m, "histosys") for m in histosys]
+        mixed = _mixed_samples(histosys, [HISTOSYS_CODES[c] for c in codes])
         self._hs: list[tuple[int, IntArray, IntArray, Array, Array, Array]] = []
+        self._hs_ordered: dict[int, list[tuple[int, int, Array, Array]]] = {}
+        for m, code in zip(histosys, codes, strict=True):
+            if m.sample in mixed:
+                self._hs_ordered.setdefault(m.sample, []).append(
+                    (code, self._index(m.params[0]), hist(m, "lo"), hist(m, "hi")))
         for code, idx in _grouped(codes).items():
-            ms = [histosys[i] for i in idx]
-            s = np.asarray([m.sample for m in ms], dtype=np.intp)
-
-            def hist(m: _Mod, key: str) -> list[float]:
-                return [float(as_number(v) or 0.0) for v in m.raw["data"][key]["contents"]]
-
-            self._hs.append((code, s, np.asarray([self._index(m.params[0]) for m in ms], dtype=np.intp),
-                             self.nominal[s], np.asarray([hist(m, "lo") for m in ms]),
-                             np.asarray([hist(m, "hi") for m in ms])))
+            ms = [histosys[i] for i in idx if histosys[i].sample not in mixed]
+            if not ms:
+                continue
+            smp = np.asarray([m.sample for m in ms], dtype=np.intp)
+            self._hs.append((code, smp, np.asarray([self._index(m.params[0]) for m in ms], dtype=np.intp),
+                             self.nominal[smp], np.stack([hist(m, "lo") for m in ms]),
+                             np.stack([hist(m, "hi") for m in ms])))
         self._has_histo = np.zeros(len(self.sample_names), dtype=bool)
         self._has_histo[[m.sample for m in histosys]] = True
+
+    @staticmethod
+    def _normsys_data(m: _Mod) -> tuple[float, float]:
+        return float(as_number(m.raw["data"]["lo"]) or 0.0), float(as_number(m.raw["data"]["hi"]) or 0.0)
 
     def _gamma_default(self, param: str, root_max: float = 10.0) -> None:
         self._gammas.add(param)
@@ -708,7 +747,11 @@ class HistFactory(BinnedDistributionOp):
         block = raw.get("staterror") if isinstance(raw.get("staterror"), Mapping) else {}
         assert isinstance(block, Mapping)
         threshold = float(as_number(block.get("relThreshold", 0.0)) or 0.0)
-        block_kind = _type_string(block.get("constraint_type", block.get("constraint")))
+        # ROOT 6.40 reads the channel's constraint_type only (a channel-level "constraint" and the
+        # modifiers' own keys are ignored: Poisson); pyhf conventions honour all of them
+        block_kind = _type_string(block.get("constraint_type"))
+        if block_kind is None and self.conventions == "pyhf":
+            block_kind = _type_string(block.get("constraint"))
         groups: dict[tuple[str, ...], list[_Mod]] = {}
         for m in mods:
             if m.type == "staterror":
@@ -736,13 +779,12 @@ class HistFactory(BinnedDistributionOp):
                         self._const.add(p)
                     continue
                 r = float(rel[b])
-                if r > 0 and r < threshold:
-                    self._gamma_default(p, 1.0 + 5.0 * r)
-                    self._const.add(p)
-                    continue
                 # ROOT's range of a staterror gamma: [0, 1 + 5 rel]
                 self._gamma_constraint(ctx, p, kind, r, source, masked=not r > 0,
                                        root_max=1.0 + 5.0 * r if r > 0 else 10.0)
+                if 0 < r < threshold:
+                    # below the threshold: constant, but its constraint term stays (as in ROOT)
+                    self._const.add(p)
 
     def _shapesys(self, ctx: BuildContext, m: _Mod) -> None:
         source = ctx.path(m.path)
@@ -775,7 +817,9 @@ class HistFactory(BinnedDistributionOp):
                 else:
                     self._const.add(p)
                 continue
-            self._gamma_constraint(ctx, p, kind, float(rel[b]), source, masked=not bool(valid[b]))
+            r = float(rel[b])
+            self._gamma_constraint(ctx, p, kind, r, source, masked=not bool(valid[b]),
+                                   root_max=1.0 + 5.0 * r if r > 0 else 10.0)
 
     # -- what the model and the likelihood ask ---------------------------------------------
 
@@ -818,7 +862,7 @@ class HistFactory(BinnedDistributionOp):
         scale = np.ones((n_s, *batch))
         if self._nf_s.size:
             np.multiply.at(scale, self._nf_s, pars[self._nf_p])
-        if self._ns:
+        if self._ns or self._ns_ordered:
             add = np.zeros((n_s, *batch))
             mult = np.ones((n_s, *batch))
             for code, s, p, lo, hi in self._ns:
@@ -827,7 +871,16 @@ class HistFactory(BinnedDistributionOp):
                     np.add.at(add, s, val)
                 else:
                     np.multiply.at(mult, s, val)
-            scale = scale * (1.0 + add) * mult
+            for smp, terms in self._ns_ordered.items():
+                total = np.ones(batch)
+                for code_, p_, lo_, hi_ in terms:
+                    kind, val = normsys_term(code_, pars[p_], lo_, hi_)
+                    total = total + val if kind == "add" else total * val
+                mult[smp] = mult[smp] * total
+            norm = (1.0 + add) * mult
+            if self.conventions == "root":  # FlexibleInterpVar: a total <= 0 becomes DBL_MIN
+                norm = np.where(norm <= 0, _DBL_MIN, norm)
+            scale = scale * norm
 
         contents = np.broadcast_to(self.nominal.reshape((n_s, self.n_bins, *tail)), (n_s, self.n_bins, *batch))
         if self._hs:
@@ -842,9 +895,20 @@ class HistFactory(BinnedDistributionOp):
                 else:
                     np.multiply.at(ratio, s, val)
             contents = (contents + delta) * ratio
-            if self.conventions == "root":  # PiecewiseInterpolation positiveDefinite
-                clip = self._has_histo.reshape((n_s, 1, *tail)) & (contents < 0)
-                contents = np.where(clip, 0.0, contents)
+        if self._hs_ordered:
+            contents = np.array(contents)
+            for smp, hterms in self._hs_ordered.items():
+                nom_s = self.nominal[smp].reshape((self.n_bins, *tail))
+                run = np.broadcast_to(nom_s, (self.n_bins, *batch))
+                for code_, p_, lo_h, hi_h in hterms:
+                    kind, val = histosys_term(code_, pars[p_][None, ...], nom_s, lo_h.reshape((-1, *tail)),
+                                              hi_h.reshape((-1, *tail)))
+                    run = run + val if kind == "add" else run * val
+                contents[smp] = run
+        if (self._hs or self._hs_ordered) and self.conventions == "root":
+            # PiecewiseInterpolation positiveDefinite
+            clip = self._has_histo.reshape((n_s, 1, *tail)) & (contents < 0)
+            contents = np.where(clip, 0.0, contents)
 
         factors = np.ones((n_s, self.n_bins, *batch))
         if self._g_s.size:
