@@ -189,3 +189,40 @@ def test_fit_result_is_frozen() -> None:
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         golden_result().fval = 1.0  # type: ignore[misc]
+
+
+def test_profile_with_an_executor_equals_serial(x: np.ndarray) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    lik = normal_ws(x).likelihood()
+    grid = np.linspace(0.9, 1.7, 5)
+    serial = lik.profile("mu", grid, tolerance=1e-5)
+    with ThreadPoolExecutor(2) as ex:
+        parallel = lik.profile("mu", grid, executor=ex, tolerance=1e-5)
+    np.testing.assert_allclose(parallel.two_delta_nll, serial.two_delta_nll, atol=1e-5)
+    np.testing.assert_allclose(parallel.fitted["sigma"], serial.fitted["sigma"], rtol=1e-4)
+    assert parallel.valid.all()
+
+
+@pytest.mark.pyhf
+@pytest.mark.filterwarnings("ignore:(Accessing )?jsonschema:DeprecationWarning")  # pyhf's use of jsonschema
+def test_histfactory_fit_matches_pyhf(workspaces_dir: Any) -> None:
+    import json
+
+    pyhf = pytest.importorskip("pyhf")
+    from scipy import special
+
+    spec = json.loads((workspaces_dir / "pyhs3" / "simplemodel_uncorrelated-background_hifa.json").read_text())
+    pws = pyhf.Workspace(spec)
+    model = pws.model()
+    data = pws.data(model)
+    best, twice_nll = pyhf.infer.mle.fit(data, model, return_fitted_val=True)
+    ws = pyhs3_lab.Workspace.load(workspaces_dir / "pyhs3" / "simplemodel_uncorrelated-background_hs3.json")
+    lik = ws.likelihood("simPdf_obsData", conventions="pyhf")
+    res = lik.fit(tolerance=1e-6)
+    n = np.array([51.0, 48.0])
+    # pyhf keeps lgamma(n+1) of the main Poisson terms; RooFit (and our default) does not for untagged channels
+    assert res.fval + special.gammaln(n + 1).sum() == pytest.approx(float(twice_nll) / 2, abs=1e-6)
+    assert res.values["uncorr_bkguncrt_0"] == pytest.approx(best[1], abs=2e-4)
+    assert res.values["uncorr_bkguncrt_1"] == pytest.approx(best[2], abs=2e-4)
+    assert res.values["mu"] == pytest.approx(best[0], abs=1e-4)
