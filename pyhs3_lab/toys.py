@@ -15,9 +15,10 @@
   (Cowan, Cranmer, Gross, Vitells, EPJC 71 (2011) 1554), observed and expected bands;
   or with toys (``method="toys"``).
 
-Limitations: sampling needs one observable per data set, with a finite range; the
-implicit constraint terms of ``histfactory_dist`` keep their global observables fixed
-unless the kernel offers ``sample_global_observables``.
+The global observables of the implicit constraint terms of ``histfactory_dist``
+(``constraint_terms()`` of the kernel) are drawn too: Gaussian within their range,
+Poisson as counts. Limitation: sampling needs one observable per data set, with a
+finite range.
 """
 
 from __future__ import annotations
@@ -228,6 +229,44 @@ class _Generator:
             obs = _only_observable(a.observables, a.dist, f"{lik.path} aux distribution {a.dist!r}")
             s = _Sampler1D(model, a.dist, obs, self.full, f"{lik.path} aux distribution {a.dist!r}")
             self.globals.append((obs, s, _asimov_global(model, a.dist, obs, self.full, s)))
+        self._implicit_constraints(lik)
+
+    def _implicit_constraints(self, lik: Likelihood) -> None:
+        """Global observables of the constraint terms that bin-count kernels carry (HistFactory):
+        Gaussian ``g ~ N(θ, σ)`` within g's range, Poisson ``g ~ Poisson(θ τ)``, explicit pdfs sampled
+        like aux distributions."""
+        self.gauss: list[tuple[str, float, float, float, float]] = []  # g, θ, σ, lo, hi
+        self.poisson: list[tuple[str, float]] = []  # g, θ τ
+        seen: set[str] = set()
+        model = lik.model
+        for t in lik._count_terms:
+            specs_of: Any = getattr(t.op, "constraint_terms", None)
+            if specs_of is None:
+                continue
+            for spec in specs_of().values():
+                g = spec.global_observable
+                if spec.parameter in seen:
+                    continue
+                seen.add(spec.parameter)
+                if spec.kind == "gauss" and g is not None:
+                    lo, hi = model.bounds.get(g, (-math.inf, math.inf))
+                    self.gauss.append((g, float(self.full[spec.parameter]), float(spec.sigma), lo, hi))
+                elif spec.kind == "poisson" and g is not None:
+                    self.poisson.append((g, float(self.full[spec.parameter]) * float(spec.tau)))
+                elif spec.kind == "pdf" and spec.pdf is not None and len(spec.pdf_observables) == 1:
+                    (obs,) = spec.pdf_observables
+                    where = f"{lik.path} constraint {spec.pdf!r}"
+                    smp = _Sampler1D(model, spec.pdf, obs, self.full, where)
+                    self.globals.append((obs, smp, _asimov_global(model, spec.pdf, obs, self.full, smp)))
+
+    def _draw_implicit(self, rng: np.random.Generator) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for g, theta, sigma, lo, hi in self.gauss:
+            a, b = special.ndtr((lo - theta) / sigma), special.ndtr((hi - theta) / sigma)
+            out[g] = float(theta + sigma * special.ndtri(a + (b - a) * rng.random()))
+        for g, lam in self.poisson:
+            out[g] = float(rng.poisson(lam))
+        return out
 
     def draw(self, rng: np.random.Generator) -> PseudoData:
         density: list[tuple[dict[str, Array], Array | None]] = []
@@ -245,6 +284,7 @@ class _Generator:
                 density.append(({obs: x}, None))
         counts = tuple(rng.poisson(nu).astype(float) for nu in self.counts)
         globs = {obs: float(s.draw(1, rng)[0]) for obs, s, _ in self.globals}
+        globs.update(self._draw_implicit(rng))
         return PseudoData(tuple(density), counts, globs)
 
     def asimov(self) -> PseudoData:
@@ -263,6 +303,8 @@ class _Generator:
                 keep = probs > 0
                 density.append(({obs: points[keep]}, total * probs[keep]))
         globs = {obs: value for obs, _, value in self.globals}
+        globs.update({g: theta for g, theta, _s, _lo, _hi in self.gauss})
+        globs.update({g: lam for g, lam in self.poisson})
         return PseudoData(tuple(density), tuple(c.copy() for c in self.counts), globs, asimov=True)
 
 

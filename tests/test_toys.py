@@ -261,3 +261,24 @@ def test_toys_on_dask_match_serial() -> None:
         cluster.close()
     for k in serial.values:
         np.testing.assert_array_equal(serial.values[k], parallel.values[k])
+
+
+def test_histfactory_global_observables_are_resampled(workspaces_dir: Any) -> None:
+    lik = pyhs3_lab.Workspace.load(workspaces_dir / "HS3.jl" / "rf515_hfJSON_3.json").likelihood()
+    data = lik.sample(3000, seed=5)
+    assert set(data[0].global_observables) == {"nom_syst1", "nom_syst2", "nom_syst3",
+                                               "nom_gamma_stat_channel1_bin_0", "nom_gamma_stat_channel1_bin_1"}
+    for name in ("nom_syst1", "nom_syst2", "nom_syst3"):  # Gaussian(α = 0, 1)
+        g = np.array([d.global_observables[name] for d in data])
+        assert abs(g.mean()) < 4 / math.sqrt(3000)
+        assert g.std() == pytest.approx(1.0, rel=0.06)
+    tau = lik.init["nom_gamma_stat_channel1_bin_1"]  # Poisson(γ τ) with γ = 1
+    g = np.array([d.global_observables["nom_gamma_stat_channel1_bin_1"] for d in data])
+    assert np.all(g == np.round(g))
+    assert g.mean() == pytest.approx(tau, abs=4 * math.sqrt(tau / 3000))
+    asimov = lik.asimov({"syst1": 0.5})
+    assert asimov.global_observables["nom_syst1"] == 0.5
+    assert asimov.global_observables["nom_gamma_stat_channel1_bin_1"] == pytest.approx(tau)
+    res = lik.with_data(asimov).fit(tolerance=1e-4)
+    assert res.values["syst1"] == pytest.approx(0.5, abs=2e-3)
+    assert res.values["mu"] == pytest.approx(1.0, abs=2e-3)
