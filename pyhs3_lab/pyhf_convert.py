@@ -247,7 +247,9 @@ def pyhf_to_hs3(spec: Mapping[str, Any], measurement: str | None = None, *,
         if has_staterror:
             dist["staterror"] = {"constraint_type": "Gauss", "relThreshold": 0.0}
         distributions.append(dist)
+        # the tag where pyhs3_lab reads it (the channel) and where RooFit 6.40 does (its sum pdf)
         attributes[dist["name"]] = {"tags": ["BinnedLikelihood"]}
+        attributes[f"{cname}_model"] = {"tags": ["BinnedLikelihood"]}
         if cname not in observations:
             raise _fail("observations", f"no observation for channel {cname!r}", f"an observation named {cname!r}")
         counts = _numbers(observations[cname], f"observations[{cname}].data", n_bins)

@@ -310,6 +310,20 @@ def test_explicit_constraint_pdf_master_format() -> None:
     assert (model.values["nom_alpha_n"], model.values["nom_lumi"]) == (0.0, 1.0)
 
 
+def test_explicit_constraint_any_distribution() -> None:
+    """A constraint pdf other than the plain Gaussian is evaluated as a distribution of the workspace."""
+    doc = channel([sample("sig", NOM[0], [{"type": "normfactor", "name": "k", "constraint": "kConstraint"}])],
+                  distributions=[{"name": "kConstraint", "type": "poisson_dist", "x": "nom_k", "mean": "k"}])
+    doc["parameter_points"] = [{"name": "default_values", "parameters": [{"name": "nom_k", "value": 7.0,
+                                                                          "const": True}]}]
+    op, model = kernel(doc)
+    assert op.constraint_terms()["k"].kind == "pdf"
+    for k in (3.5, 7.0, 9.25):
+        lt = op.constraint_log_terms(model.evaluator({"k": k}))["k"]
+        np.testing.assert_allclose(lt, stats.poisson.logpmf(7, k), rtol=1e-12)
+        np.testing.assert_allclose(op.expected_counts(model.evaluator({"k": k})), k * np.array(NOM[0]))
+
+
 def test_custom_modifier_scalar_and_binned() -> None:
     if lookup("generic_function") is None:
         pytest.skip("generic_function is not registered yet")

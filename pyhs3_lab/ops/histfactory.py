@@ -343,14 +343,12 @@ class ConstraintSet:
 
     @staticmethod
     def _stack(ev: Evaluator, names: Sequence[str]) -> Array:
-        vals = [np.asarray(ev.value(n), dtype=float) for n in names]
-        return np.stack(np.broadcast_arrays(*vals)) if vals else np.zeros((0,))
+        return _stack_values([ev.value(n) for n in names])
 
     @staticmethod
     def _globals(ev: Evaluator, names: Sequence[str | None], aux: Array) -> Array:
-        vals = [np.asarray(ev.value(n), dtype=float) if n is not None else np.asarray(a)
-                for n, a in zip(names, aux, strict=True)]
-        return np.stack(np.broadcast_arrays(*vals)) if vals else np.zeros((0,))
+        vals = [ev.value(n) if n is not None else a for n, a in zip(names, aux, strict=True)]
+        return _stack_values(vals)
 
     def log_terms(self, ev: Evaluator) -> list[Array]:
         """log of every term, in the order of :attr:`names` (each of the parameters' batch shape)."""
@@ -358,18 +356,27 @@ class ConstraintSet:
         if self._g_par:
             theta = self._stack(ev, self._g_par)
             g = self._globals(ev, self._g_obs, self._g_aux)
-            g, theta = np.broadcast_arrays(g, theta)
+            if g.shape != theta.shape:
+                g, theta = np.broadcast_arrays(g, theta)
             extra = (1,) * (theta.ndim - 1)
             sigma = self._g_sigma.reshape((-1, *extra))
-            bounds = [ev.bounds(n) if n is not None else (-math.inf, math.inf) for n in self._g_obs]
-            lo = np.array([b[0] for b in bounds], dtype=float).reshape((-1, *extra))
-            hi = np.array([b[1] for b in bounds], dtype=float).reshape((-1, *extra))
             z = (g - theta) / sigma
-            out += list(-0.5 * z * z - _log_gauss_norm(theta, sigma, lo, hi))
+            norm = np.array(np.broadcast_to((np.log(self._g_sigma) + _LOG_SQRT_2PI).reshape((-1, *extra)),
+                                            theta.shape))
+            # normalised over the global observable's range where it is finite (ROOT: nom_α in [-10, 10])
+            bounds = [ev.bounds(n) if n is not None else (-math.inf, math.inf) for n in self._g_obs]
+            lo = np.array([b[0] for b in bounds], dtype=float)
+            hi = np.array([b[1] for b in bounds], dtype=float)
+            finite = np.isfinite(lo) | np.isfinite(hi)
+            if finite.any():
+                norm[finite] = _log_gauss_norm(theta[finite], sigma[finite], lo[finite].reshape((-1, *extra)),
+                                               hi[finite].reshape((-1, *extra)))
+            out += list(-0.5 * z * z - norm)
         if self._p_par:
             gamma = self._stack(ev, self._p_par)
             n = self._globals(ev, self._p_obs, self._p_aux)
-            n, gamma = np.broadcast_arrays(n, gamma)
+            if n.shape != gamma.shape:
+                n, gamma = np.broadcast_arrays(n, gamma)
             tau = self._p_tau.reshape((-1, *(1,) * (gamma.ndim - 1)))
             lam = gamma * tau
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -385,6 +392,16 @@ class ConstraintSet:
         if not terms:
             return np.asarray(0.0)
         return np.asarray(sum(terms[1:], terms[0]), dtype=float)
+
+
+def _stack_values(vals: Sequence[Any]) -> Array:
+    """Values (scalars, or arrays of a batch shape) stacked on a new first axis."""
+    if not vals:
+        return np.zeros((0,))
+    try:
+        return np.array(vals, dtype=float)
+    except ValueError:  # scalars and batch arrays mixed
+        return np.stack(np.broadcast_arrays(*[np.asarray(v, dtype=float) for v in vals]))
 
 
 def _log_gauss_norm(mean: Array, sigma: Array, lo: Array, hi: Array) -> Array:
@@ -604,6 +621,12 @@ class HistFactory(BinnedDistributionOp):
             self._defaults.setdefault(name, (nominal, None, None))
             self._const.add(name)
             self._globals.add(name)
+        x, sigma = comp.raw.get("x"), as_number(comp.raw.get("sigma"))
+        if info is not None and info.type == "gaussian_dist" and isinstance(x, str) and x != param \
+                and comp.raw.get("mean") == param and sigma is not None and sigma > 0:
+            # N(x | param, sigma) normalised over x's range: the vectorised Gaussian term, same numbers
+            return ConstraintSpec(param, "gauss", global_observable=x, aux=nominal, sigma=sigma, pdf=pdf,
+                                  source=source)
         return ConstraintSpec(param, "pdf", pdf=pdf, pdf_observables=tuple(sorted(obs)), source=source)
 
     def _interp(self, ctx: BuildContext, m: _Mod, target: Literal["normsys", "histosys"]) -> int:
@@ -847,10 +870,7 @@ class HistFactory(BinnedDistributionOp):
     # -- evaluation -------------------------------------------------------------------------
 
     def _values(self, ev: Evaluator) -> Array:
-        vals = [np.asarray(ev.value(n), dtype=float) for n in self._param_names]
-        if not vals:
-            return np.zeros((0,))
-        return np.stack(np.broadcast_arrays(*vals))
+        return _stack_values([ev.value(n) for n in self._param_names])
 
     def _by_sample(self, ev: Evaluator) -> Array:
         """ν per sample and bin: shape ``(samples, bins, *batch)``."""
