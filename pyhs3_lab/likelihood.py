@@ -95,6 +95,25 @@ class _Term:
     def dependencies(self) -> frozenset[str]:
         raise NotImplementedError  # every subclass implements it
 
+    #: (values of the dependencies, NLL) of the last evaluation: a fit moves one parameter at a
+    #: time for its numerical gradient, and the terms that do not depend on it are not recomputed
+    _last: tuple[tuple[Any, ...], float] | None = None
+    _deps: tuple[str, ...] | None = None
+
+    def cached_nll(self, values: Mapping[str, Any]) -> float:
+        deps = self._deps
+        if deps is None:
+            deps = self._deps = tuple(sorted(self.dependencies()))
+        key = tuple(values.get(n) for n in deps)
+        if not all(isinstance(v, float) for v in key):  # arrays (or missing values): no cache
+            return self.nll(values)
+        last = self._last
+        if last is not None and last[0] == key:
+            return last[1]
+        val = self.nll(values)
+        self._last = (key, val)  # one assignment: safe when threads share the term
+        return val
+
 
 class _DensityTerm(_Term):
     """Data (unbinned entries, bin centres or one point) paired with a density."""
@@ -124,6 +143,7 @@ class _DensityTerm(_Term):
         new.weights = None if weights is None else np.asarray(weights, dtype=float)
         new.n_events = float(np.sum(new.weights)) if new.weights is not None else float(
             len(next(iter(new.columns.values()))))
+        new._last = None
         return new
 
     def nll(self, values: Mapping[str, Any]) -> float:
@@ -518,11 +538,11 @@ class Likelihood:
         try:
             total = 0.0
             for t in self._density_terms:
-                total += t.nll(full)
+                total += t.cached_nll(full)
             if self._count_terms:
                 total += _shared_constraints(self._count_terms, full)
             for a in self._aux_terms:
-                total += a.nll(full)
+                total += a.cached_nll(full)
         except PyHS3LabError:
             raise
         except (ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
