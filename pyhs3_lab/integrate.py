@@ -51,6 +51,7 @@ _WEIGHTS_G[1:14:2] = np.concatenate([_WG[:-1], _WG[::-1]])
 _POINT_LEVELS = 52
 #: at most this many special points are used (a large parameter batch gives one per element)
 _MAX_POINTS = 16
+_EPS = float(np.finfo(float).eps)
 
 LogIntegrand = Callable[[Array], Array]
 """Maps nodes of shape (K, 1, ..., 1) to log f of shape (K, *batch)."""
@@ -75,6 +76,29 @@ def _cloud(tp: float, a: float, b: float) -> Array:
     """Edges refined geometrically towards ``tp`` (in the transformed variable), inside [a, b]."""
     steps = (b - a) * 2.0 ** -np.arange(1, _POINT_LEVELS + 1)
     return np.concatenate([[tp], np.clip(tp - steps, a, b), np.clip(tp + steps, a, b)])
+
+
+def _support_edge_errors(left: Array, right: Array, ik: Array, err: Array, ends: Array) -> Array:
+    """Raise the error of intervals where f vanishes at every node next to a neighbour where it does not.
+
+    The support of f may end between such an interval's edge and its first node (0.4 % of its width):
+    the mass there is up to about f(neighbour's nearest node) x that gap, invisible to both rules.
+    """
+    order = np.argsort(left, kind="stable")
+    lo_s, hi_s = left[order], right[order]
+    z = (ik[order] == 0) & np.all(ends[order] == 0, axis=1)
+    gap = (0.5 * (hi_s - lo_s) * (1.0 - _XK[0])).reshape((-1,) + (1,) * (ik.ndim - 1))
+    bound = np.zeros_like(ik)
+    touching = lo_s[1:] == hi_s[:-1]  # interval k+1 starts where k ends
+    t = touching.reshape((-1,) + (1,) * (ik.ndim - 1))
+    e = ends[order]
+    # neighbour on the left: its last node; on the right: its first node
+    bound[1:] = np.where(t, e[:-1, 1], 0.0)
+    bound[:-1] = np.maximum(bound[:-1], np.where(t, e[1:, 0], 0.0))
+    extra = np.where(z, 2.0 * gap * bound, 0.0)
+    out = err.copy()
+    out[order] = np.maximum(err[order], extra)
+    return out
 
 
 def log_integrate(
@@ -188,7 +212,9 @@ def log_integrate(
     # intervals kept from earlier passes, with their Kronrod estimates and errors (in units of exp(shift))
     kept_l = kept_r = np.empty(0)
     ik = err = np.zeros((0, *batch_shape))
+    ends = np.zeros((0, 2, *batch_shape))  # f at the first and last node of each interval
     parent: Array | None = None  # estimates of the intervals that were just bisected
+    verified = False  # the last pass bisected every interval of a converged set
 
     for _ in range(200):
         if np.any(lf == np.inf):
@@ -201,7 +227,7 @@ def log_integrate(
             grown = np.maximum(shift, new_max)
             with np.errstate(invalid="ignore"):
                 factor = np.where(np.isfinite(shift), np.exp(shift - grown), 0.0)
-            ik, err = ik * factor, err * factor
+            ik, err, ends = ik * factor, err * factor, ends * factor
             parent = None if parent is None else parent * factor
             shift = grown
         with np.errstate(over="ignore", invalid="ignore"):
@@ -209,7 +235,20 @@ def log_integrate(
         f = np.where(is_nan, 0.0, f)
         hw = half.reshape((len(half), *bdims))
         new_ik = hw * np.sum(f * wk, axis=1)
-        new_err = np.abs(new_ik - hw * np.sum(f * wg, axis=1))
+        # QUADPACK's error estimate: |K - G| scaled by the variation of f over the interval (resasc),
+        # much more cautious than |K - G| alone where f has a kink or a cusp
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean_f = np.where(hw > 0, new_ik / (2.0 * hw), 0.0)
+        resasc = hw * np.sum(wk * np.abs(f - mean_f[:, None]), axis=1)
+        diff = np.abs(new_ik - hw * np.sum(f * wg, axis=1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scaled = resasc * np.minimum(1.0, (200.0 * diff / resasc) ** 1.5)
+        new_err = np.where(resasc > 0, np.maximum(scaled, 50.0 * _EPS * new_ik), diff)
+        # an interval where f is zero at some nodes and not at others holds an edge of the support
+        # (ARGUS at m0, a gamma at mu): the rules cannot see where it is, so its whole estimate is at stake
+        zero = lf == -np.inf
+        edge = np.any(zero, axis=1) & np.any(~zero & ~is_nan, axis=1)
+        new_err = np.where(edge, np.maximum(new_err, new_ik), new_err)
         if parent is not None:
             # a bisected interval whose halves disagree with it is not converged, whatever the halves'
             # own estimates say (a narrow peak that the new nodes miss)
@@ -218,14 +257,23 @@ def log_integrate(
             new_err = np.maximum(new_err, np.concatenate([jump, jump]))
         all_l, all_r = np.concatenate([kept_l, left]), np.concatenate([kept_r, right])
         ik, err = np.concatenate([ik, new_ik]), np.concatenate([err, new_err])
+        ends = np.concatenate([ends, f[:, [0, 14]]])
+        err = _support_edge_errors(all_l, all_r, ik, err, ends)
         total = ik.sum(axis=0)
         tol = np.maximum(rtol * np.abs(total), 1e-300)
         if np.all(err.sum(axis=0) <= tol):
-            break
-        # bisect every interval whose error exceeds its share of the tolerance (at least the worst)
-        share = np.max((err / tol).reshape(len(err), -1), axis=1)
-        refine = share > 0.5 / len(err)
-        refine[np.argmax(share)] = True
+            if verified or 2 * len(err) > max_intervals:
+                break
+            # converged by the rules' own estimates: bisect everything once and accept only if the
+            # halves agree (catches a kink or cusp hidden between an interval's last node and its end)
+            refine = np.ones(len(err), dtype=bool)
+            verified = True
+        else:
+            # bisect every interval whose error exceeds its share of the tolerance (at least the worst)
+            share = np.max((err / tol).reshape(len(err), -1), axis=1)
+            refine = share > 0.5 / len(err)
+            refine[np.argmax(share)] = True
+            verified = False
         if len(err) + int(refine.sum()) > max_intervals:
             rel = float(np.max(err.sum(axis=0) / np.maximum(np.abs(total), 1e-300)))
             raise EvaluationError(
@@ -233,7 +281,7 @@ def log_integrate(
                 f"with {len(err)} intervals)")
         kept_l, kept_r = all_l[~refine], all_r[~refine]
         parent = ik[refine]
-        ik, err = ik[~refine], err[~refine]
+        ik, err, ends = ik[~refine], err[~refine], ends[~refine]
         bl, br = all_l[refine], all_r[refine]
         bm = 0.5 * (bl + br)
         left, right = np.concatenate([bl, bm]), np.concatenate([bm, br])

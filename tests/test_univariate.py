@@ -437,6 +437,54 @@ def test_landau_pdf_truncated(lo: float, hi: float) -> None:
     x = np.array([max(lo, -1.0), 0.8, 1.5, min(hi, 2.9)])
     want = ref.logpdf(x) - math.log(ref.cdf(hi) - ref.cdf(lo))
     np.testing.assert_allclose(model.logpdf("d", x=x), want, rtol=0, atol=5e-7)
-    total = integrate.quad(lambda t: float(model.pdf("d", x=t)), max(lo, -10.0), hi, limit=500, epsabs=0,
-                           epsrel=1e-12)[0]
-    assert total == pytest.approx(1.0, rel=1e-9)  # numerical normalisation of our own density
+    # the numerical normalisation of our own density, checked with quad (log Z taken once, at x = 1)
+    log_z = float(model.evaluator({"x": 1.0}).log_density("d")) - float(model.logpdf("d", x=1.0))
+    total = integrate.quad(lambda t: math.exp(float(model.evaluator({"x": t}).log_density("d")) - log_z),
+                           max(lo, -10.0), hi, limit=500, epsabs=0, epsrel=1e-12)[0]
+    assert total == pytest.approx(1.0, rel=1e-9)
+
+
+# -- randomised: analytic normalisation == adaptive quadrature of the same density ----------------
+
+
+def _random_cases(seed: int) -> list[tuple[dict[str, Any], str, float, float]]:
+    rng = np.random.default_rng(seed)
+    u = rng.uniform
+    lo = float(u(-5, 1))
+    hi = lo + float(u(0.5, 12))
+    m0 = float(u(1, 6))
+    return [
+        ({"type": "crystalball_dist", "m": "x", "m0": float(u(lo, hi)), "sigma": float(u(0.05, 2)),
+          "alpha": float(rng.choice([-1, 1]) * u(0.2, 4)), "n": float(u(0.6, 40))}, "x", lo, hi),
+        ({"type": "crystalball_doublesided_dist", "m": "x", "m0": float(u(lo, hi)), "sigma_L": float(u(0.05, 2)),
+          "sigma_R": float(u(0.05, 2)), "alpha_L": float(u(0.2, 4)), "n_L": float(u(0.6, 40)),
+          "alpha_R": float(u(0.2, 4)), "n_R": float(u(0.6, 40))}, "x", lo, hi),
+        ({"type": "argus_dist", "mass": "x", "resonance": m0, "slope": float(u(-60, 8)), "power": float(u(0, 3))},
+         "x", float(u(0, m0 * 0.9)), m0 * float(u(0.95, 1.5))),
+        ({"type": "gamma_dist", "x": "x", "gamma": float(u(1, 8)), "beta": float(u(0.2, 3)), "mu": lo - 1.0},
+         "x", lo, hi),
+        ({"type": "generalized_normal_dist", "x": "x", "mean": float(u(lo - 1, hi + 1)), "alpha": float(u(0.2, 3)),
+          "beta": float(u(1.0, 9))}, "x", lo, hi),
+        ({"type": "exponential_dist", "x": "x", "c": float(u(-3, 3))}, "x", lo, hi),
+        ({"type": "lognormal_dist", "x": "x", "mu": float(u(-1, 2)), "sigma": float(u(0.2, 2))}, "x",
+         float(u(0.01, 1)), float(u(1.5, 30))),
+        ({"type": "bifurkated_gaussian_dist", "x": "x", "mean": float(u(lo - 1, hi + 1)), "sigmaL": float(u(0.1, 3)),
+          "sigmaR": float(u(0.1, 3))}, "x", lo, hi),
+        ({"type": "legacy_exp_poly_dist", "x": "x", "coefficients": [float(u(-1, 1)), float(u(-2, 2)),
+                                                                      float(u(-2, -0.05))]}, "x", lo, hi),
+        ({"type": "chebychev_dist", "x": "x", "coefficients": [float(u(-0.3, 0.3)) for _ in range(4)]}, "x", lo, hi),
+        ({"type": "bernstein_poly_dist", "x": "x", "coefficients": [float(u(0.1, 2)) for _ in range(5)]}, "x", lo, hi),
+        ({"type": "power_sum_dist", "x": "x", "coefficients": [1.0, float(u(0.1, 2))],
+          "exponents": [float(u(-2, 2)), float(u(-0.5, 3))]}, "x", float(u(0.1, 1)), float(u(1.5, 6))),
+    ]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_parameters_analytic_equals_numeric(seed: int) -> None:
+    for dist, var, lo, hi in _random_cases(seed):
+        model = workspace(dist, {var: (lo, hi)}, {}).model()
+        ev = model.evaluator(observables=[var])
+        analytic = model.compiled.distribution("d").log_normalization(ev, (var,))
+        assert analytic is not None, dist
+        numeric = ev._numeric_log_norm("d", (var,))
+        assert float(numeric) == pytest.approx(float(analytic), abs=1e-9, rel=1e-9), (dist, lo, hi)
