@@ -172,3 +172,21 @@ def test_incomplete_gamma_oracle() -> None:
     # ∫_0^5 x^1.5 e^-x dx = Γ(2.5) P(2.5, 5)
     got = log_integrate(lambda x: 1.5 * np.log(x) - x, 0.0, 5.0)
     assert float(got) == pytest.approx(special.gammaln(2.5) + math.log(special.gammainc(2.5, 5.0)), rel=1e-12)
+
+
+@pytest.mark.parametrize(("m0", "c", "p", "lo", "hi"), [
+    # the support ends 6e-5 after an edge of the first grid, before that interval's first node
+    (1.2736044372111168, -21.075719371734017, 1.572038340380446, 0.24017879812551787, 1.5120107978986563),
+    # a cusp u^0.094 at the endpoint, between an interval's last node and its end
+    (4.411998707341054, -59.8628720855388, 0.09382002214153307, 0.9043964244945367, 6.3025305339508),
+])
+def test_support_edge_hidden_between_nodes(m0: float, c: float, p: float, lo: float, hi: float) -> None:
+    def log_f(m: np.ndarray) -> np.ndarray:
+        u = 1 - (m / m0) ** 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where((m > 0) & (u > 0), np.log(m) + p * np.log(u) + c * u, -np.inf)
+
+    # closed form: (m0²/2) (-c)^-(p+1) Γ(p+1) P(p+1, -c u(lo))
+    s, ua = p + 1, 1 - (lo / m0) ** 2
+    want = math.log(0.5 * m0 * m0) - s * math.log(-c) + special.gammaln(s) + math.log(special.gammainc(s, -c * ua))
+    assert float(log_integrate(log_f, lo, hi)) == pytest.approx(want, abs=1e-12)
