@@ -441,13 +441,15 @@ def profile(
         results_by_index: dict[int, tuple[float, dict[str, float], bool]] = {}
         right = [int(i) for i in order if points[i] >= best.values[poi]]
         left = [int(i) for i in order if points[i] < best.values[poi]]
-        for side in (right, left):
-            cur = dict(start)
-            for i in _progress(side, len(side), progress, f"profile {poi}"):
-                (res,) = _profile_points(likelihood, poi, [points[i]], cur, opts, warm=False)
-                results_by_index[i] = res
-                if res[2]:
-                    cur = {k: x for k, x in res[1].items() if k in likelihood.floating}
+        sweep = [(i, j == 0) for side in (right, left) for j, i in enumerate(side)]  # (index, restart)
+        cur = dict(start)
+        for i, restart in _progress(sweep, len(sweep), progress, f"profile {poi}"):
+            if restart:
+                cur = dict(start)
+            (res,) = _profile_points(likelihood, poi, [points[i]], cur, opts, warm=False)
+            results_by_index[i] = res
+            if res[2]:
+                cur = {k: x for k, x in res[1].items() if k in likelihood.floating}
         results = [results_by_index[i] for i in range(len(points))]
     else:
         from .toys import recipe_of, run_profile_chunk

@@ -226,3 +226,13 @@ def test_histfactory_fit_matches_pyhf(workspaces_dir: Any) -> None:
     assert res.values["uncorr_bkguncrt_0"] == pytest.approx(best[1], abs=2e-4)
     assert res.values["uncorr_bkguncrt_1"] == pytest.approx(best[2], abs=2e-4)
     assert res.values["mu"] == pytest.approx(best[0], abs=1e-4)
+
+
+def test_progress_bar(x: np.ndarray, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("tqdm")
+    lik = normal_ws(x).likelihood()
+    prof = lik.profile("mu", np.linspace(1.0, 1.4, 4), progress=True)
+    assert prof.valid.all()
+    err = capsys.readouterr().err
+    assert "profile mu" in err
+    assert "4/4" in err
