@@ -455,6 +455,35 @@ def test_decay_gauss_resolution_far_tail_is_finite() -> None:
     assert lp[0] < -40000
 
 
+def test_decay_with_a_mixture_resolution_is_refused_clearly() -> None:
+    ws = make_ws([{"name": "d", "type": "decay_dist", "t": "t", "tau": 1.5, "resolutionModel": "mm", "decayType": 0},
+                  {"name": "mm", "type": "mixture_resolution_model", "summands": ["r1", "r2"], "coefficients": [0.5]},
+                  {"name": "r1", "type": "gauss_resolution_model", "x": "t", "mean": 0.0, "sigma": 0.1},
+                  {"name": "r2", "type": "gauss_resolution_model", "x": "t", "mean": 0.0, "sigma": 0.5}],
+                 bounds={"t": (-3.0, 5.0)})
+    with pytest.raises(EvaluationError, match=r"distributions\[0\]\.resolutionModel.*mixture_resolution_model"):
+        ws.model().pdf("d", t=0.5)
+
+
+def test_bincounts_extended_dist_with_array_parameters() -> None:
+    edges = np.array([-4.0, -1.0, 0.0, 2.5, 6.0])
+    ws = make_ws([{"name": "bc", "type": "bincounts_extended_dist", "rate": "nu", "dist": "a",
+                   "axes": [{"name": "x", "edges": list(edges)}]}, gauss("a", "mu", 1.5)],
+                 values={"nu": 10.0, "mu": 0.0})
+    model = ws.model()
+    mus = np.array([[-1.0], [0.5], [3.0]])
+    nus = np.array([[5.0], [10.0], [20.0]])
+    op = model.compiled.distribution("bc")
+    from pyhs3_lab.ops.base import BinnedDistributionOp
+
+    assert isinstance(op, BinnedDistributionOp)
+    counts = op.expected_counts(model.evaluator({"mu": mus, "nu": nus}, ["x"]))
+    assert counts.shape == (3, edges.size - 1)
+    for i in range(3):
+        dist = stats.truncnorm((LO - mus[i, 0]) / 1.5, (HI - mus[i, 0]) / 1.5, loc=mus[i, 0], scale=1.5)
+        np.testing.assert_allclose(counts[i], nus[i, 0] * np.diff(dist.cdf(edges)), rtol=1e-9)
+
+
 def test_gauss_resolution_model_alone_is_a_gaussian() -> None:
     ws = make_ws([{"name": "r", "type": "gauss_resolution_model", "x": "x", "mean": 0.5, "sigma": 1.1}])
     np.testing.assert_allclose(ws.model().pdf("r", x=XS), tnorm_pdf(XS, 0.5, 1.1), rtol=1e-12)
