@@ -125,7 +125,17 @@ export function renderExplorer(model: WidgetModel, host: HTMLElement): () => voi
     params.update();
     graphView?.refreshDetails();
   });
-  on("change:ack", () => params.sender.acknowledged(model.get("ack") ?? 0));
+  // the round-trip state, visible in the DOM (tests and debugging read it)
+  const syncState = (): void => {
+    root.dataset.revision = String(model.get("revision") ?? 0);
+    root.dataset.ack = String(model.get("ack") ?? 0);
+    root.dataset.inFlight = String(params.sender.busy);
+  };
+  params.onInput = syncState;
+  on("change:ack", () => {
+    params.sender.acknowledged(model.get("ack") ?? 0);
+    syncState();
+  });
   on("change:curves", () => plot.update());
   on("change:selected", () => {
     root.dataset.selected = model.get("selected") ?? "";

@@ -204,6 +204,11 @@ export class PlotPanel {
   }
 
   private painted(): void {
+    // a checksum of what is drawn, for tests and for the eye in the DOM inspector
+    const total = toFloat64(this.model.get("curves")?.total);
+    let sum = 0;
+    for (const v of total) sum += Number.isFinite(v) ? v : 0;
+    this.element.dataset.totalSum = sum.toPrecision(12);
     this.renders += 1;
     this.element.dataset.renders = String(this.renders);
     const cb = this.onPainted;

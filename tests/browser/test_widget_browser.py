@@ -1,0 +1,112 @@
+"""The Explorer in a real JupyterLab (headless Chromium): graph, slider -> plot, Fit.
+
+Needs the built front end (``npm install && npm run build``) and the package installed in the
+kernel's environment (``pip install -e .``). Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+WORKSPACE = (REPO.parent / "shared" / "workspaces" / "pyhs3-benchmarks"
+             / "1ch_bkgRooExp_sigGauss_shapeFloat_npOn_constrGauss_yield1x.json")
+ROOT = ".jp-NotebookPanel:not(.lm-mod-hidden) .pyhs3-lab"
+
+pytestmark = pytest.mark.browser
+
+
+def _built() -> None:
+    if not (REPO / "pyhs3_lab" / "static" / "widget.js").exists():
+        pytest.fail("the front end is not built: run `npm install && npm run build` first")
+
+
+def _dataset(lab: Any, selector: str, key: str) -> Any:
+    return lab.page.eval_on_selector(selector, f"(e) => e.dataset.{key} ?? null")
+
+
+def _wait_dataset_change(lab: Any, selector: str, key: str, old: Any, timeout: float = 30_000) -> Any:
+    return lab.wait_for(
+        """([sel, key, old]) => { const e = document.querySelector(sel);
+              const v = e ? e.dataset[key] : undefined; return v !== undefined && v !== old ? v : false; }""",
+        arg=[selector, key, old], timeout=timeout)
+
+
+def test_explorer_graph_slider_fit(lab: Any) -> None:
+    _built()
+    assert WORKSPACE.exists(), WORKSPACE
+    lab.open_notebook("explorer.ipynb", [f"from pyhs3_lab import Explorer\nw = Explorer({str(WORKSPACE)!r})\nw"])
+    lab.run_cell(0)
+    root = lab.page.locator(ROOT)
+    root.wait_for(timeout=60_000)
+
+    # the graph shows the workspace's distributions
+    for name in ("model_ch0", "sig_ch0", "bkg_ch0", "constr_alpha_sigma", "L_ch0"):
+        root.locator(f'.hs3g-node[data-id="{name}"]').wait_for()
+    # no error banner; the plot is drawn (BokehJS canvas) with the channel and its data
+    assert root.locator(".pl-error").is_hidden()
+    plot = f"{ROOT} .pl-plot"
+    lab.wait_for("(sel) => { const e = document.querySelector(sel); return e && e.dataset.renders >= 1; }", arg=plot)
+    root.locator(".pl-plot-canvas .bk-Figure, .pl-plot-canvas .bk-Canvas, .pl-plot-canvas canvas").first.wait_for()
+    assert _dataset(lab, plot, "target") == "model_ch0"
+    lab.screenshot("explorer-initial.png", root)
+
+    # drag the mu_sig slider: the plotted model changes
+    before = _dataset(lab, plot, "totalSum")
+    slider = root.locator('input[type="range"][aria-label="mu_sig"]')
+    box = slider.bounding_box()
+    assert box is not None
+    lab.page.mouse.move(box["x"] + box["width"] * 0.40, box["y"] + box["height"] / 2)
+    lab.page.mouse.down()
+    lab.page.mouse.move(box["x"] + box["width"] * 0.85, box["y"] + box["height"] / 2, steps=8)
+    lab.page.mouse.up()
+    after = _wait_dataset_change(lab, plot, "totalSum", before)
+    assert float(after) != pytest.approx(float(before), rel=1e-6)
+    mu_box = root.locator('input[aria-label="mu_sig value"]')
+    dragged = float(mu_box.input_value())
+    assert dragged > 3.0  # 85 % of [-5, 10]
+    lab.screenshot("explorer-after-drag.png", root)
+
+    # slider -> repaint latency: clicks along the slider (each is one input event and one round trip),
+    # in mu_sig > 0 where the model is valid (a negative signal yield makes the mixture negative)
+    latencies = []
+    for i in range(12):
+        count = _dataset(lab, ROOT, "latencyCount")
+        box = slider.bounding_box()
+        assert box is not None
+        # alternate ends, far apart: a click on the thumb itself does not move it
+        frac = 0.45 + 0.01 * i if i % 2 == 0 else 0.85 - 0.01 * i
+        lab.page.mouse.click(box["x"] + box["width"] * frac, box["y"] + box["height"] / 2)
+        _wait_dataset_change(lab, ROOT, "latencyCount", count)
+        latencies.append(float(_dataset(lab, ROOT, "latencyMs")))
+    assert root.locator(".pl-error").is_hidden()
+    print(f"\nslider->repaint latency over {len(latencies)} steps: median {statistics.median(latencies):.1f} ms, "
+          f"max {max(latencies):.1f} ms, all {[round(x, 1) for x in latencies]}")
+
+    # Fit: status valid, sliders move to the best fit
+    root.locator(".pl-fit button", has_text="Fit").first.click()
+    lab.wait_for("(sel) => { const e = document.querySelector(sel); return e && e.dataset.state === 'done'; }",
+                 arg=f"{ROOT} .pl-status", timeout=60_000)
+    status = root.locator(".pl-status").inner_text()
+    assert "valid" in status, status
+    assert "INVALID" not in status, status
+    assert "fval" in status
+    assert "calls" in status
+    fitted = float(mu_box.input_value())
+    assert fitted != pytest.approx(dragged, abs=1e-3)
+    assert 0.0 < fitted < 3.0, fitted  # the data prefer mu_sig ~ 1.1
+    root.locator(".pl-table tr", has_text="mu_sig").wait_for()
+    assert root.locator(".pl-corr-cell").count() == 16  # 4 floating parameters
+    lab.screenshot("explorer-after-fit.png", root)
+    fit_panel = root.locator(".pl-fit")
+    fit_panel.scroll_into_view_if_needed()
+    lab.screenshot("explorer-fit-panel.png", fit_panel)
+    errors = [e for e in lab.console_errors if "pyodide" not in e and "jupyterlite" not in e.lower()]
+    assert not [e for e in errors if "pyhs3" in e or "widget" in e.lower()], errors
+    Path(REPO / "test-artifacts").mkdir(exist_ok=True)
+    (REPO / "test-artifacts" / "explorer-latency.txt").write_text(
+        "\n".join(f"{x:.1f}" for x in latencies) + "\n")
