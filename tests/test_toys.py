@@ -282,3 +282,14 @@ def test_histfactory_global_observables_are_resampled(workspaces_dir: Any) -> No
     res = lik.with_data(asimov).fit(tolerance=1e-4)
     assert res.values["syst1"] == pytest.approx(0.5, abs=2e-3)
     assert res.values["mu"] == pytest.approx(1.0, abs=2e-3)
+
+
+@pytest.mark.slow
+def test_toy_limit_with_an_executor_equals_serial() -> None:
+    lik = counting_ws(30, 25.0).likelihood()
+    kwargs: dict[str, Any] = {"method": "toys", "n_toys": 20, "seed": 4, "points": [8.0, 16.0]}
+    serial = lik.upper_limit("mu", **kwargs)
+    with ThreadPoolExecutor(2) as ex:
+        parallel = lik.upper_limit("mu", executor=ex, **kwargs)
+    np.testing.assert_array_equal(serial.scan["cls"], parallel.scan["cls"])
+    np.testing.assert_array_equal(serial.scan["cls_expected"], parallel.scan["cls_expected"])
