@@ -58,7 +58,8 @@ class MultivariateNormal(DistributionOp):
     (Σ_ij = ρ_ij s_i s_j, what ROOT also reads). Entries of x, mean and Σ may be names or numbers.
     Normalised over all its variables it uses the full-space Gaussian normalisation
     (2π)^(k/2)·√det Σ whatever their ranges, as RooMultiVarGaussian does; normalised over a
-    subset of them (or over functions of them) it is integrated numerically.
+    subset of them (or over functions of them) it is integrated numerically. (RooMultiVarGaussian
+    writes π as 3.14159268: its log normalisation is larger by k/2·8.4e-9; we keep π.)
     """
 
     def __init__(self, ctx: BuildContext) -> None:
