@@ -388,8 +388,12 @@ def _profile_points(lik: Likelihood, poi: str, points: Sequence[float], start: M
     fixed = dict(options.get("fixed") or {})
     opts = {k: v for k, v in options.items() if k != "fixed"}
     for v in points:
-        res = fit(lik, fixed={**fixed, poi: float(v)}, values={k: x for k, x in values.items() if k != poi},
-                  **opts)
+        try:
+            res = fit(lik, fixed={**fixed, poi: float(v)}, values={k: x for k, x in values.items() if k != poi},
+                      **opts)
+        except PyHS3LabError:  # e.g. an NLL that is not finite at this point: the point is not valid
+            out.append((math.nan, {}, False))
+            continue
         out.append((res.fval, res.values, res.valid))
         if warm and res.valid:
             values = {k: x for k, x in res.values.items() if k in lik.floating}

@@ -236,3 +236,23 @@ def test_progress_bar(x: np.ndarray, capsys: pytest.CaptureFixture[str]) -> None
     err = capsys.readouterr().err
     assert "profile mu" in err
     assert "4/4" in err
+
+
+def test_profile_point_that_cannot_be_evaluated_is_invalid() -> None:
+    # ν = mu + 10 events: the NLL is not finite for mu <= -10
+    ws = pyhs3_lab.Workspace(
+        metadata=META,
+        distributions=[{"name": "m", "type": "mixture_dist", "summands": ["g", "g2"], "coefficients": ["mu", "b"],
+                        "extended": True},
+                       {"name": "g", "type": "gaussian_dist", "x": "x", "mean": 0.0, "sigma": 1.0},
+                       {"name": "g2", "type": "gaussian_dist", "x": "x", "mean": 0.0, "sigma": 1.0}],
+        data=[{"name": "d", "type": "unbinned", "entries": [[0.0]] * 12, "axes": [{"name": "x", "min": -5, "max": 5}]}],
+        likelihoods=[{"name": "L", "distributions": ["m"], "data": ["d"]}],
+        domains=[{"name": "default_domain", "type": "product_domain", "axes": [{"name": "mu", "min": -20, "max": 20}]}],
+        parameter_points=[{"name": "default_values", "parameters": [
+            {"name": "mu", "value": 1.0}, {"name": "b", "value": 10.0, "const": True}]}])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prof = ws.likelihood().profile("mu", [-15.0, 2.0])
+    assert prof.valid.tolist() == [False, True]
+    assert math.isnan(prof.two_delta_nll[0])
+    assert prof.two_delta_nll[1] == pytest.approx(0.0, abs=1e-6)  # μ̂ = 12 - 10 = 2
