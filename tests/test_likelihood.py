@@ -347,3 +347,28 @@ def test_ranges_come_from_default_domain_like_root(sample: np.ndarray) -> None:
     assert ws.likelihood().nll(mu=0.2) == pytest.approx(ref, rel=1e-13)
     assert ws.analysis("A").nll(mu=0.2) == pytest.approx(ref, rel=1e-13)
     assert ws.analysis("A").likelihood.parameters[-1].global_observable
+
+
+def test_histfactory_nll_equals_pyhf_reference(workspaces_dir: Path) -> None:
+    # MANIFEST.md: pyhf log L = -15.3876271732 at μ = 1, γ = (1, 1) for simplemodel_uncorrelated-background
+    ws = pyhs3_lab.Workspace.load(workspaces_dir / "pyhs3" / "simplemodel_uncorrelated-background_hs3.json")
+    lik = ws.likelihood("simPdf_obsData", conventions="pyhf")
+    n = np.array([51.0, 48.0])
+    # the file is not tagged BinnedLikelihood: RooFit's main term drops lgamma(n+1) (bin widths are 1)
+    assert lik.nll(mu=1.0) + special.gammaln(n + 1).sum() == pytest.approx(15.3876271732, abs=1e-9)
+
+
+def test_expected_counts_per_sample(workspaces_dir: Path) -> None:
+    ws = pyhs3_lab.Workspace.load(workspaces_dir / "pyhs3" / "simplemodel_uncorrelated-background_hs3.json")
+    lik = ws.likelihood("simPdf_obsData")
+    (channel,) = [d.name for d in ws.distributions]
+    by_sample = lik.expected(channel)
+    np.testing.assert_allclose(by_sample["signal"], [12.0, 11.0])
+    np.testing.assert_allclose(by_sample["background"], [50.0, 52.0])
+    moved = lik.expected(channel, {"mu": 2.0, "uncorr_bkguncrt_0": 1.1})
+    np.testing.assert_allclose(moved["signal"], [24.0, 22.0])
+    np.testing.assert_allclose(moved["background"], [55.0, 52.0])
+    np.testing.assert_allclose(lik.expected(channel, by_sample=False), [62.0, 63.0])
+    assert set(lik.expected()) == {channel}
+    with pytest.raises(LikelihoodError, match="'nope' is not a bin-count distribution"):
+        lik.expected("nope")
