@@ -616,3 +616,12 @@ def test_kernel_matches_roofit(name: str, root_values: dict[str, list[float]]) -
     if name == "mvn":  # RooMultiVarGaussian normalises with π written as 3.14159268 (k = 2 variables)
         want = want + math.log(3.14159268 / math.pi)
     np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+
+
+def test_gamma_at_its_origin_like_root() -> None:
+    # TMath::GammaDist at x = mu: 1/beta for gamma = 1, else 0 (also where the limit is infinite)
+    for g, want in ((1.0, 1 / 2.0), (0.5, 0.0), (3.0, 0.0)):
+        model = workspace({"type": "gamma_dist", "x": "x", "gamma": g, "beta": 2.0, "mu": 0.0}, {"x": (-INF, INF)},
+                          {}).model()
+        assert model.pdf("d", x=0.0) == pytest.approx(want, rel=1e-14)
+        assert model.pdf("d", x=-1e-9) == 0.0

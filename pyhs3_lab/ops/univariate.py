@@ -577,7 +577,8 @@ class Gamma(_Univariate):
         d = x - mu
         with np.errstate(divide="ignore", invalid="ignore"):
             out = special.xlogy(g - 1.0, np.where(d >= 0, d, 1.0)) - d / b
-        return np.asarray(np.where(d >= 0, out, -np.inf))
+        # exactly at x = mu the density is 0 unless gamma = 1 (as TMath::GammaDist, also for gamma < 1)
+        return np.asarray(np.where((d > 0) | ((d == 0) & (g == 1.0)), out, -np.inf))
 
     def log_normalization(self, ev: Evaluator, observables: tuple[str, ...]) -> Array | None:
         rng = self._range(ev, observables)
