@@ -224,10 +224,18 @@ class Explorer(anywidget.AnyWidget):
                 ana = ws.analysis(own[0].name)
                 return ana.likelihood, list(ana.parameters_of_interest)
             return ws.likelihood(names[0]), []
-        # several likelihoods (e.g. one per channel): their sum, as ROOT's combined NLL
-        lik = ws.likelihood(names)
-        pois = [p for a in analyses for p in a.parameters_of_interest]
-        return lik, list(dict.fromkeys(pois))
+        dist_sets = [set(lk.distributions) for lk in ws.spec.likelihoods]
+        disjoint = sum(len(s) for s in dist_sets) == len(set().union(*dist_sets))
+        if disjoint:
+            # one likelihood per channel (pyhs3-benchmarks): their sum, as ROOT's combined NLL
+            lik = ws.likelihood(names)
+            pois = [p for a in analyses for p in a.parameters_of_interest]
+            return lik, list(dict.fromkeys(pois))
+        # alternatives on the same model (e.g. observed and Asimov data): the first analysis
+        if analyses:
+            ana = ws.analysis(analyses[0].name)
+            return ana.likelihood, list(ana.parameters_of_interest)
+        return ws.likelihood(names[0]), []
 
     def _initial_params(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -336,7 +344,7 @@ class Explorer(anywidget.AnyWidget):
             self.fit(block=False)
         elif kind == "minos":
             names = msg.get("names")
-            self.fit(minos=list(names) if isinstance(names, list) else None, block=False)
+            self.fit(minos=[str(n) for n in names] if isinstance(names, list) else True, block=False)
         elif kind == "profile":
             poi = msg.get("poi")
             points = int(msg.get("points", 21))
@@ -407,11 +415,12 @@ class Explorer(anywidget.AnyWidget):
         if block:
             self._thread.join()
 
-    def fit(self, minos: list[str] | None = None, *, block: bool = True) -> None:
-        """MIGRAD + HESSE (+ MINOS for ``minos``, default the POIs) from the current values; the
-        sliders move to the best fit. ``block=False`` returns at once (the front end's buttons)."""
+    def fit(self, minos: list[str] | bool = False, *, block: bool = True) -> None:
+        """MIGRAD + HESSE from the current values (fixed parameters held), + MINOS if ``minos``
+        (True: the POIs, or every floating parameter if there are none; or a list of names);
+        the sliders move to the best fit. ``block=False`` returns at once (the front end's buttons)."""
         lik = self.likelihood
-        task = "fit" if minos is None else "minos"
+        task = "minos" if minos else "fit"
 
         def work(abort: Callable[[], bool]) -> None:
             fixed = self._fixed()
@@ -419,7 +428,7 @@ class Explorer(anywidget.AnyWidget):
             minos_names = None
             if task == "minos":
                 floating = [n for n in lik.floating if n not in fixed]
-                wanted = minos or [p for p in self._pois if p in floating] or floating
+                wanted = minos if isinstance(minos, list) else [p for p in self._pois if p in floating] or floating
                 minos_names = [n for n in wanted if n in floating]
             res = lik.fit(fixed=fixed or None, values=start, minos=minos_names, abort=abort)
             cancelled = res.message == "cancelled"
@@ -506,7 +515,9 @@ class Explorer(anywidget.AnyWidget):
         def work(abort: Callable[[], bool]) -> None:
             prof = lik.profile(name, grid, fixed=fixed or None, abort=abort)
             cancelled = self._cancel.is_set()
-            ilo, ihi = prof.interval(1.0)
+            ilo = ihi = math.nan
+            if not cancelled and np.any(np.isfinite(prof.two_delta_nll)):
+                ilo, ihi = prof.interval(1.0)
             self.profile = {"poi": name, "x": np.asarray(prof.values, dtype=float),
                             "two_delta_nll": np.asarray(prof.two_delta_nll, dtype=float),
                             "valid": np.asarray(prof.valid, dtype=float), "best": _num(prof.minimum),

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from shared_paths import WORKSPACES
 
 REPO = Path(__file__).resolve().parents[2]
-WORKSPACE = (REPO.parent / "shared" / "workspaces" / "pyhs3-benchmarks"
-             / "1ch_bkgRooExp_sigGauss_shapeFloat_npOn_constrGauss_yield1x.json")
+WORKSPACE = WORKSPACES / "pyhs3-benchmarks" / "1ch_bkgRooExp_sigGauss_shapeFloat_npOn_constrGauss_yield1x.json"
 ROOT = ".jp-NotebookPanel:not(.lm-mod-hidden) .pyhs3-lab"
 
 pytestmark = pytest.mark.browser
