@@ -324,3 +324,15 @@ def test_explicit_likelihood_and_analysis_names(one_channel: Explorer) -> None:
     assert _param(w, "mu_sig")["poi"] is True
     w2 = Explorer(_need(ONE_CHANNEL), likelihood="nope")
     assert "nope" in w2.error
+
+
+def test_limits_typed_in_the_panel_bound_the_fit(one_channel: Explorer) -> None:
+    w = one_channel
+    w.params = [dict(p, max=0.8) if p["name"] == "mu_sig" else dict(p) for p in w.params]
+    w.fit()
+    assert w.fit_status["valid"] is True
+    assert _param(w, "mu_sig")["value"] <= 0.8 + 1e-9
+    assert w.fit_result["fval"] > w.likelihood.fit().fval  # the free fit goes to mu_sig ~ 1.14
+    w.params = [dict(p, min=2.0, max=1.0) if p["name"] == "mu_sig" else dict(p) for p in w.params]
+    w.fit()
+    assert "empty" in w.error

@@ -103,7 +103,8 @@ export class FitPanel {
     this.table.replaceChildren();
     this.pulls.replaceChildren();
     this.corr.replaceChildren();
-    const rows = r.rows ?? [];
+    // parameters of interest first, then the others in the fit's order
+    const rows = [...(r.rows ?? [])].sort((a, b) => Number(b.poi) - Number(a.poi));
     if (!rows.length) return;
     const t = el("table", "pl-table");
     const head = el("tr");

@@ -22,6 +22,8 @@ import numpy as np
 import traitlets as t
 
 from ..errors import PyHS3LabError
+from ..fit import fit as fit_fn
+from ..fit import profile as profile_fn
 from ..workspace import Workspace
 from ._curves import CurveMaker
 from ._serialize import trait_to_json
@@ -68,8 +70,22 @@ SYNCED_TRAITS = (
 _PROGRESS_EVERY = 25  # NLL calls between progress updates
 
 
-class _Cancelled(Exception):
-    pass
+class _WithLimits:
+    """A likelihood seen through the limits the user typed in the Parameters panel: fits and
+    profiles read ``bounds(name)``; everything else is the likelihood itself."""
+
+    def __init__(self, likelihood: Any, limits: Mapping[str, tuple[float, float]]) -> None:
+        self._likelihood = likelihood
+        self._limits = dict(limits)
+
+    def bounds(self, name: str) -> tuple[float, float]:
+        if name in self._limits:
+            return self._limits[name]
+        lo, hi = self._likelihood.bounds(name)
+        return float(lo), float(hi)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._likelihood, name)
 
 
 def _num(v: Any) -> float | None:
@@ -415,6 +431,22 @@ class Explorer(anywidget.AnyWidget):
         if block:
             self._thread.join()
 
+    def _limited(self) -> Any:
+        """The likelihood with the limits of the Parameters panel where they differ from its own."""
+        lik = self.likelihood
+        limits: dict[str, tuple[float, float]] = {}
+        for p in self.params:
+            name = p["name"]
+            if name not in lik.parameter_names:
+                continue
+            lo = -math.inf if p.get("min") is None else float(p["min"])
+            hi = math.inf if p.get("max") is None else float(p["max"])
+            if (lo, hi) != tuple(lik.bounds(name)):
+                if not lo < hi:
+                    raise PyHS3LabError(f"the limits of {name!r} are empty: [{lo}, {hi}]")
+                limits[name] = (lo, hi)
+        return _WithLimits(lik, limits) if limits else lik
+
     def fit(self, minos: list[str] | bool = False, *, block: bool = True) -> None:
         """MIGRAD + HESSE from the current values (fixed parameters held), + MINOS if ``minos``
         (True: the POIs, or every floating parameter if there are none; or a list of names);
@@ -430,7 +462,7 @@ class Explorer(anywidget.AnyWidget):
                 floating = [n for n in lik.floating if n not in fixed]
                 wanted = minos if isinstance(minos, list) else [p for p in self._pois if p in floating] or floating
                 minos_names = [n for n in wanted if n in floating]
-            res = lik.fit(fixed=fixed or None, values=start, minos=minos_names, abort=abort)
+            res = fit_fn(self._limited(), fixed=fixed or None, values=start, minos=minos_names, abort=abort)
             cancelled = res.message == "cancelled"
             self.fit_result = self._fit_payload(res)
             self.fit_status = {"state": "cancelled" if cancelled else "done", "task": task, "valid": bool(res.valid),
@@ -498,7 +530,7 @@ class Explorer(anywidget.AnyWidget):
         name = poi or next((p for p in self._pois if p in floating), None) or (floating[0] if floating else None)
         if name is None or name not in floating:
             raise PyHS3LabError(f"cannot profile {name!r}: it does not float; floating parameters: {floating}")
-        lo, hi = lik.bounds(name)
+        lo, hi = self._limited().bounds(name)
         centre = self._values.get(name, 0.0)
         rows = {r["name"]: r for r in self.fit_result.get("rows", [])} if self.fit_result else {}
         err = _num(rows.get(name, {}).get("error"))
@@ -513,7 +545,7 @@ class Explorer(anywidget.AnyWidget):
         grid = np.linspace(a, b, max(3, points))
 
         def work(abort: Callable[[], bool]) -> None:
-            prof = lik.profile(name, grid, fixed=fixed or None, abort=abort)
+            prof = profile_fn(self._limited(), name, grid, fixed=fixed or None, abort=abort)
             cancelled = self._cancel.is_set()
             ilo = ihi = math.nan
             if not cancelled and np.any(np.isfinite(prof.two_delta_nll)):
