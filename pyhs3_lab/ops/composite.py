@@ -785,10 +785,12 @@ class Decay(DistributionOp):
 
     B(t) = exp(-t/τ) for t > 0 (``decayType`` 0, SingleSided), exp(-|t|/τ)
     (1, DoubleSided) or exp(t/τ) for t < 0 (2, Flipped). ``resolutionModel``
-    names a ``delta_resolution_model`` (no smearing) or a
-    ``gauss_resolution_model`` (x, mean, sigma): then B ⊗ N(mean, sigma) in
-    closed form (erfcx, stable far in the tails). The double-sided form is the
-    sum of the single-sided and the flipped convolutions, as in RooDecay.
+    names a ``delta_resolution_model`` (no smearing), a ``gauss_resolution_model``
+    (x, mean, sigma: B ⊗ N(mean, sigma) in closed form with erfcx, stable far in
+    the tails; double-sided = single-sided + flipped convolution, as RooDecay), or a
+    ``mixture_model`` of those (RooAddModel): Σ c_i (B ⊗ R_i) with normalised R_i,
+    normalised as a whole (what ROOT 6.40 computes; fractions as in mixture_dist).
+    Old names ``gauss_model_function``, ``truth_model_function`` are read too.
     """
 
     def __init__(self, ctx: BuildContext) -> None:
@@ -796,32 +798,47 @@ class Decay(DistributionOp):
         self.t = ctx.ref("t")
         self.tau = ctx.ref("tau")
         self.decay_type = int(ctx.number("decayType", 0.0))
-        model_name = ctx.raw("resolutionModel")
-        model = ctx.spec.component(str(model_name))
+        model_name = str(ctx.raw("resolutionModel"))
+        model = ctx.spec.component(model_name)
         if model is None:
             raise EvaluationError(f"{ctx.path('resolutionModel')}: decay_dist {self.name!r} refers to "
                                   f"{model_name!r}, which is not a resolution model of the workspace")
+        self.coefficients: list[Ref] = []
+        if model.type.lower() in ("mixture_model", "mixture_resolution_model"):
+            summands = model.raw.get("summands")
+            coefs = [as_ref(c) for c in model.raw.get("coefficients", [])]
+            if not isinstance(summands, list) or any(c is None for c in coefs) or \
+                    len(coefs) not in (len(summands), len(summands) - 1):
+                raise EvaluationError(f"{model.path}: {model.type} {model.name!r} needs summands and N or N-1 "
+                                      "coefficients")
+            self.coefficients = [c for c in coefs if c is not None]
+            parts = [ctx.spec.component(str(n)) for n in summands]
+        else:
+            parts = [model]
+        self.components: list[tuple[Ref | None, Ref | None]] = []
+        for part in parts:
+            if part is None:
+                raise EvaluationError(f"{model.path}: a summand of {model.name!r} does not exist")
+            self.components.append(self._component(ctx, part))
+
+    def _component(self, ctx: BuildContext, model: Any) -> tuple[Ref | None, Ref | None]:
         mtype = model.type.lower()
-        self.model_name = model.name
         if mtype in _DELTA_TYPES:
-            self.mean: Ref | None = None
-            self.sigma: Ref | None = None
-        elif mtype in _GAUSS_TYPES:
+            return None, None
+        if mtype in _GAUSS_TYPES:
             mean, sigma = as_ref(model.raw.get("mean")), as_ref(model.raw.get("sigma"))
             if mean is None or sigma is None:
                 raise EvaluationError(f"{model.path}: {model.type} {model.name!r} needs 'mean' and 'sigma'")
-            self.mean, self.sigma = mean, sigma
-        else:
-            raise EvaluationError(f"{ctx.path('resolutionModel')}: decay_dist {self.name!r} uses {model.type!r} "
-                                  f"{model.name!r} as resolution model; only delta_resolution_model and "
-                                  "gauss_resolution_model are evaluated")
+            return mean, sigma
+        raise EvaluationError(f"{ctx.path('resolutionModel')}: decay_dist {self.name!r} uses {model.type!r} "
+                              f"{model.name!r} as resolution model; only delta_resolution_model, "
+                              "gauss_resolution_model and mixtures of them are evaluated")
 
-    def log_density(self, ev: Evaluator) -> Array:
-        t = _arr(ev.value(self.t))
-        tau = _arr(ev.value(self.tau))
+    def _log_component(self, t: Array, tau: Array, mean: Array | None, sigma: Array | None) -> Array:
+        """log of B ⊗ R for one resolution component (R normalised)."""
         sides = {0: (1.0,), 1: (1.0, -1.0), 2: (-1.0,)}[self.decay_type]
         terms = []
-        if self.mean is None or self.sigma is None:
+        if mean is None or sigma is None:
             # RooDecay's bases: exp(-t/τ) (t >= 0), exp(-|t|/τ) (one basis, 1 at t = 0), exp(t/τ) (t <= 0)
             if self.decay_type == 1:
                 return _arr(np.broadcast_arrays(-np.abs(t) / tau, t, tau)[0])
@@ -829,13 +846,24 @@ class Decay(DistributionOp):
                 with np.errstate(divide="ignore"):
                     terms.append(np.where(sign * t >= 0, -sign * t / tau, -np.inf))
         else:
-            s = t - _arr(ev.value(self.mean))
-            sigma = _arr(ev.value(self.sigma))
+            s = t - mean
             for sign in sides:
                 terms.append(_log_exp_conv_gauss(sign * s, tau, sigma))
         if len(terms) == 1:
             return _arr(np.broadcast_arrays(terms[0], t, tau)[0])
         return _arr(np.logaddexp(terms[0], terms[1]))
+
+    def log_density(self, ev: Evaluator) -> Array:
+        t = _arr(ev.value(self.t))
+        tau = _arr(ev.value(self.tau))
+        logs = [self._log_component(t, tau, None if m is None else _arr(ev.value(m)),
+                                    None if s is None else _arr(ev.value(s))) for m, s in self.components]
+        if len(logs) == 1 and not self.coefficients:
+            return logs[0]
+        coefs = [_arr(ev.value(c)) for c in self.coefficients]
+        if len(coefs) == len(logs) - 1:
+            coefs.append(1.0 - sum(coefs, np.asarray(0.0)))
+        return _signed_logsumexp(logs, coefs, f"{self.path} ({self.name!r})")
 
 
 # --------------------------------------------------------------------------------------
@@ -846,8 +874,8 @@ class Decay(DistributionOp):
           variates=("x",), checks=(_coefficient_count_check("summands", "summand"),))
 class MixtureModel(Mixture):
     """A mixture of resolution models (RooAddModel); on its own a mixture of normalised
-    distributions with the rules of ``mixture_dist``. (As the resolution model of a
-    ``decay_dist`` it is not evaluated.)"""
+    distributions with the rules of ``mixture_dist`` (as the resolution model of a
+    ``decay_dist``, see :class:`Decay`)."""
 
 
 def _binning_of(ctx: BuildContext, obs: str) -> Array | None:
