@@ -230,7 +230,8 @@ def fit(
         Parameters held fixed: ``{name: value}``, or names (fixed at their start values).
         Constant parameters and global observables are always fixed.
     values
-        Start values (others: the likelihood's start values).
+        Start values of floating parameters (others: the likelihood's start values); values of
+        constants and global observables given here are ignored: set those with ``fixed``.
     minos
         Names (or one name) of floating parameters to get MINOS errors for.
     hesse
@@ -248,8 +249,10 @@ def fit(
     from iminuit import Minuit
 
     fixed_vals = _fixed_values(likelihood, fixed)
-    start = dict(values or {})
-    likelihood._check_names(start)
+    likelihood._check_names(values or {})
+    # start values of floating parameters only, so that ``values=other_result.values`` never changes
+    # the global observables or constants of this likelihood (use ``fixed`` for those)
+    start = {k: v for k, v in (values or {}).items() if k in likelihood.floating}
     start.update(fixed_vals)
     floating = [n for n in likelihood.floating if n not in fixed_vals]
     minos_names = [minos] if isinstance(minos, str) else list(minos or [])

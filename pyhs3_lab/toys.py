@@ -564,7 +564,9 @@ class _Asymptotic:
         self.ref_obs = self.free.fval if self.mu_hat >= zero else cond0.fval
         # Asimov data of the background-only hypothesis, nuisance parameters fitted to the data at μ = 0
         self.asimov_lik = lik.with_data(asimov(lik, cond0.values))
-        self.ref_asimov = fit(self.asimov_lik, fixed={**self._fixed(), poi: zero}, values=cond0.values,
+        # start values: floating parameters only (the Asimov data's global observables must stay)
+        start = {k: v for k, v in cond0.values.items() if k in lik.floating and k != poi}
+        self.ref_asimov = fit(self.asimov_lik, fixed={**self._fixed(), poi: zero}, values=start,
                               **self._rest()).fval
         self.zero = zero
         self._cache: dict[tuple[str, float], float] = {}

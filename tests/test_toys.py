@@ -293,3 +293,26 @@ def test_toy_limit_with_an_executor_equals_serial() -> None:
         parallel = lik.upper_limit("mu", executor=ex, **kwargs)
     np.testing.assert_array_equal(serial.scan["cls"], parallel.scan["cls"])
     np.testing.assert_array_equal(serial.scan["cls_expected"], parallel.scan["cls_expected"])
+
+
+@pytest.mark.pyhf
+@pytest.mark.filterwarnings("ignore:(Accessing )?jsonschema:DeprecationWarning")  # pyhf's use of jsonschema
+def test_asymptotic_limit_matches_pyhf(workspaces_dir: Any) -> None:
+    import json
+
+    pyhf = pytest.importorskip("pyhf")
+    backend, optimizer = pyhf.get_backend()
+    pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer(tolerance=1e-6))
+    try:
+        spec = json.loads((workspaces_dir / "pyhs3" / "simplemodel_uncorrelated-background_hifa.json").read_text())
+        pws = pyhf.Workspace(spec)
+        model = pws.model()
+        obs, exp = pyhf.infer.intervals.upper_limits.toms748_scan(pws.data(model), model, 0.0, 10.0, level=0.05,
+                                                                  rtol=1e-6)[:2]
+    finally:
+        pyhf.set_backend(backend, optimizer)
+    ws = pyhs3_lab.Workspace.load(workspaces_dir / "pyhs3" / "simplemodel_uncorrelated-background_hs3.json")
+    ul = ws.likelihood("simPdf_obsData", conventions="pyhf").upper_limit("mu", fit_options={"tolerance": 1e-6})
+    assert ul.observed == pytest.approx(float(obs), rel=2e-3)
+    for ours, theirs in zip(ul.expected, exp, strict=True):
+        assert ours == pytest.approx(float(theirs), rel=2e-3)
