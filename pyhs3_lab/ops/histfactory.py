@@ -33,7 +33,15 @@ from ..errors import EvaluationError, SchemaError, UnsupportedTypeError
 from ..registry import Kind, opt, register, req
 from ..spec import as_number
 from .base import Array, BinnedDistributionOp, BuildContext
-from .interp import HISTOSYS_CODES, NORMSYS_CODES, histosys_term, interpolation_code, normsys_term
+from .interp import (
+    HISTOSYS_CODES,
+    NORMSYS_CODES,
+    histosys_term,
+    histosys_term_grad,
+    interpolation_code,
+    normsys_term,
+    normsys_term_grad,
+)
 
 if TYPE_CHECKING:
     from ..evaluate import Evaluator
@@ -386,6 +394,44 @@ class ConstraintSet:
             out.append(np.asarray(ev.with_observables(s.pdf_observables).logpdf(s.pdf), dtype=float))
         return out
 
+    def grad_log_terms(self, ev: Evaluator) -> dict[str, float]:
+        """d/dθ of each term's log with respect to its own parameter θ (scalar parameter values).
+
+        Raises
+        ------
+        EvaluationError
+            For terms that are explicit distributions other than a plain Gaussian (no analytic
+            derivative here).
+        """
+        if self._pdfs:
+            raise EvaluationError(f"no analytic gradient of the constraint pdfs {[s.pdf for s in self._pdfs]}")
+        out: dict[str, float] = {}
+        if self._g_par:
+            theta = self._stack(ev, self._g_par)
+            g = self._globals(ev, self._g_obs, self._g_aux)
+            sigma = self._g_sigma
+            grad = (g - theta) / (sigma * sigma)
+            bounds = [ev.bounds(n) if n is not None else (-math.inf, math.inf) for n in self._g_obs]
+            lo = np.array([b[0] for b in bounds], dtype=float)
+            hi = np.array([b[1] for b in bounds], dtype=float)
+            finite = np.isfinite(lo) | np.isfinite(hi)
+            if finite.any():
+                # d/dθ log(Φ(b) - Φ(a)), a = (lo - θ)/σ, b = (hi - θ)/σ
+                a, b, sg = (lo[finite] - theta[finite]) / sigma[finite], (hi[finite] - theta[finite]) / sigma[finite], \
+                    sigma[finite]
+                log_z = _log_gauss_norm(theta[finite], sg, lo[finite], hi[finite]) - np.log(sg) - _LOG_SQRT_2PI
+                with np.errstate(over="ignore", under="ignore"):
+                    dz = (np.exp(-0.5 * a * a - _LOG_SQRT_2PI - log_z) - np.exp(-0.5 * b * b - _LOG_SQRT_2PI - log_z))
+                grad[finite] -= dz / sg
+            out.update(zip(self._g_par, (float(v) for v in grad), strict=True))
+        if self._p_par:
+            gamma = self._stack(ev, self._p_par)
+            n = self._globals(ev, self._p_obs, self._p_aux)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                grad = np.where(n == 0, 0.0, n / gamma) - self._p_tau
+            out.update(zip(self._p_par, (float(v) for v in grad), strict=True))
+        return out
+
     def log_value(self, ev: Evaluator) -> Array:
         """Σ log of the terms."""
         terms = self.log_terms(ev)
@@ -567,6 +613,9 @@ class HistFactory(BinnedDistributionOp):
         self._custom = [(m.sample, m.params[0], bool(set(self.axis_names) & ctx.graph.leaves(m.params[0])))
                         for m in mods if m.type == "custom"]
         self._param_names = list(self._params)
+        #: every modifier parameter is a free parameter (the analytic gradient needs no chain rule)
+        self._free = all(getattr(ctx.graph.nodes.get(n), "kind", "parameter") == "parameter"
+                         for n in self._param_names)
         self.constraints = ConstraintSet(list(self._specs.values()))
         # global observables declared to the graph whose parameter ended up without a term
         for _fld, ref, _kind in _refs(raw):
@@ -943,6 +992,166 @@ class HistFactory(BinnedDistributionOp):
             else:
                 scale[s_idx] = scale[s_idx] * np.asarray(ev.value(ref), dtype=float)
         return np.asarray(contents * factors * scale[:, None, ...], dtype=float)
+
+    # -- analytic derivatives (scalar parameter values) -------------------------------------
+
+    def grad_log_constraints(self, ev: Evaluator, param_names: Sequence[str]) -> Array:
+        """d/dθ of :meth:`log_constraints` for each of ``param_names`` (0 for names it does not use)."""
+        grads = self.constraints.grad_log_terms(ev)
+        return np.array([grads.get(n, 0.0) for n in param_names], dtype=float)
+
+    def grad_expected(self, ev: Evaluator, param_names: Sequence[str]) -> Array:
+        """d ν_b / d θ: shape ``(len(param_names), n_bins)`` (0 rows for names ν does not use).
+
+        Raises
+        ------
+        EvaluationError
+            With array parameter values, with ``custom`` modifiers, or when a modifier's
+            parameter is a function of the workspace (no chain rule here).
+        """
+        if self._custom or not self._free:
+            raise EvaluationError(f"{self.path}: no analytic gradient for channel {self.name!r} "
+                                  "(custom modifiers or modifier parameters that are functions)")
+        pars = self._values(ev)
+        if pars.ndim != 1:
+            raise EvaluationError(f"{self.path}: the analytic gradient takes scalar parameter values")
+        n_s, n_b, n_p = len(self.sample_names), self.n_bins, len(self._param_names)
+        grad = np.zeros((n_p, n_b))
+
+        # normfactors: nf_s = Π μ
+        nf = np.ones(n_s)
+        np.multiply.at(nf, self._nf_s, pars[self._nf_p])
+        d_nf = np.zeros((n_s, n_p))
+        for k, (smp, p) in enumerate(zip(self._nf_s, self._nf_p, strict=True)):
+            if pars[p] != 0:
+                others = nf[smp] / pars[p]
+            else:
+                others = np.prod([pars[q] for j, (t, q) in enumerate(zip(self._nf_s, self._nf_p, strict=True))
+                                  if t == smp and j != k])
+            d_nf[smp, p] += others
+
+        # normsys: norm_s = (1 + Σ add) · Π mult · (ordered running totals)
+        add = np.zeros(n_s)
+        mult = np.ones(n_s)
+        d_add = np.zeros((n_s, n_p))
+        mult_entries: list[tuple[int, int, float, float]] = []  # sample, param, factor, d factor
+        for code, smp_idx, p_idx, lo, hi in self._ns:
+            kind, val = normsys_term(code, pars[p_idx], lo, hi)
+            _, dval = normsys_term_grad(code, pars[p_idx], lo, hi)
+            if kind == "add":
+                np.add.at(add, smp_idx, val)
+                np.add.at(d_add, (smp_idx, p_idx), dval)
+            else:
+                np.multiply.at(mult, smp_idx, val)
+                mult_entries += list(zip(smp_idx.tolist(), p_idx.tolist(), val.tolist(), dval.tolist(), strict=True))
+        d_mult = np.zeros((n_s, n_p))
+        for k, (smp, p, f, df) in enumerate(mult_entries):
+            if f != 0:
+                others = mult[smp] / f
+            else:
+                others = np.prod([g for j, (t, _, g, _) in enumerate(mult_entries) if t == smp and j != k])
+            d_mult[smp, p] += others * df
+        for smp, terms in self._ns_ordered.items():
+            total, d_total = 1.0, np.zeros(n_p)
+            for code_, p_, lo_, hi_ in terms:
+                kind, val = normsys_term(code_, pars[p_], lo_, hi_)
+                _, dval = normsys_term_grad(code_, pars[p_], lo_, hi_)
+                v, dv = float(val), float(dval)
+                if kind == "add":
+                    total, d_total[p_] = total + v, d_total[p_] + dv
+                else:
+                    d_total = d_total * v
+                    d_total[p_] += total * dv
+                    total *= v
+            d_mult[smp] = d_mult[smp] * total + mult[smp] * d_total
+            mult[smp] *= total
+        norm = (1.0 + add) * mult
+        d_norm = d_add * mult[:, None] + (1.0 + add)[:, None] * d_mult
+        if self.conventions == "root":
+            dead = norm <= 0
+            norm = np.where(dead, _DBL_MIN, norm)
+            d_norm[dead] = 0.0
+        scale = nf * norm
+        d_scale = d_nf * norm[:, None] + nf[:, None] * d_norm
+
+        # per-bin gammas: F_sb = Π γ
+        factors = np.ones((n_s, n_b))
+        if self._g_s.size:
+            np.multiply.at(factors, self._g_s, pars[self._g_p])
+
+        # histosys: contents C_sb and their derivatives (added to grad below)
+        contents, d_contents = self._grad_contents(pars)
+        for smp, p, dc in d_contents:
+            np.add.at(grad, p, dc * factors[smp] * scale[smp])
+        if self._g_s.size:
+            gam = pars[self._g_p]  # (entries, bins)
+            bins = np.arange(n_b)
+            for m, smp in enumerate(self._g_s):
+                same = self._g_s == smp
+                same[m] = False
+                others = np.prod(gam[same], axis=0) if same.any() else np.ones(n_b)
+                np.add.at(grad, (self._g_p[m], bins), contents[smp] * others * scale[smp])
+        grad += d_scale.T @ (contents * factors)
+
+        index = {n: i for i, n in enumerate(self._param_names)}
+        out = np.zeros((len(param_names), n_b))
+        for i, name in enumerate(param_names):
+            j = index.get(name)
+            if j is not None:
+                out[i] = grad[j]
+        return out
+
+    def _grad_contents(self, pars: Array) -> tuple[Array, list[tuple[int, NDArray[np.intp] | int, Array]]]:
+        """Contents after histosys (scalar parameters) and their derivatives as
+        ``(sample, parameter index, d contents per bin)`` entries."""
+        n_s, n_b = len(self.sample_names), self.n_bins
+        delta = np.zeros((n_s, n_b))
+        ratio = np.ones((n_s, n_b))
+        adds: list[tuple[int, int, Array]] = []
+        mults: list[tuple[int, int, Array, Array]] = []
+        for code, smp_idx, p_idx, nom, lo, hi in self._hs:
+            alpha = pars[p_idx][:, None]
+            kind, val = histosys_term(code, alpha, nom, lo, hi)
+            _, dval = histosys_term_grad(code, alpha, nom, lo, hi)
+            if kind == "add":
+                np.add.at(delta, smp_idx, val)
+                adds += [(int(s_), int(p_), d) for s_, p_, d in zip(smp_idx, p_idx, dval, strict=True)]
+            else:
+                np.multiply.at(ratio, smp_idx, val)
+                mults += [(int(s_), int(p_), v, d) for s_, p_, v, d in zip(smp_idx, p_idx, val, dval, strict=True)]
+        base = self.nominal + delta
+        contents = base * ratio
+        out: list[tuple[int, NDArray[np.intp] | int, Array]] = [(s_, p_, ratio[s_] * d) for s_, p_, d in adds]
+        for k, (s_, p_, v, d) in enumerate(mults):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                others = ratio[s_] / v
+            if np.any(v == 0):
+                explicit = np.ones(n_b)
+                for j, (t, _q, w, _e) in enumerate(mults):
+                    if t == s_ and j != k:
+                        explicit = explicit * w
+                others = np.where(v == 0, explicit, others)
+            out.append((s_, p_, base[s_] * others * d))
+        for smp, hterms in self._hs_ordered.items():
+            run = self.nominal[smp].copy()
+            d_run: dict[int, Array] = {}
+            for code_, p_, lo_h, hi_h in hterms:
+                kind, val = histosys_term(code_, pars[p_], self.nominal[smp], lo_h, hi_h)
+                _, dval = histosys_term_grad(code_, pars[p_], self.nominal[smp], lo_h, hi_h)
+                if kind == "add":
+                    d_run[p_] = d_run.get(p_, np.zeros(n_b)) + dval
+                    run = run + val
+                else:
+                    d_run = {q: d * val for q, d in d_run.items()}
+                    d_run[p_] = d_run.get(p_, np.zeros(n_b)) + run * dval
+                    run = run * val
+            contents[smp] = run
+            out = [e for e in out if e[0] != smp] + [(smp, q, d) for q, d in d_run.items()]
+        if self.conventions == "root" and (self._hs or self._hs_ordered):
+            clipped = self._has_histo[:, None] & (contents < 0)
+            contents = np.where(clipped, 0.0, contents)
+            out = [(s_, p_, np.where(clipped[s_], 0.0, d)) for s_, p_, d in out]
+        return contents, out
 
     def expected_by_sample(self, ev: Evaluator) -> dict[str, Array]:
         """ν per sample (for stacked plots): ``{sample name: ν per bin}``, shape ``(*batch, n_bins)``."""
