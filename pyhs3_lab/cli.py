@@ -14,14 +14,29 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TextIO
 
+from . import io
 from .errors import PyHS3LabError, SchemaError
 from .workspace import Workspace
 
 __all__ = ["main"]
 
 
-def _load(path: str, out: TextIO) -> Workspace | None:
+def _is_pyhf(path: str) -> bool:
+    """True if the file is a pyhf JSON workspace (channels, observations, no HS3 metadata)."""
     try:
+        raw = io.read(path)
+    except PyHS3LabError:
+        return False
+    return "channels" in raw and "observations" in raw and "metadata" not in raw
+
+
+def _load(path: str, out: TextIO, conventions: list[str] | None = None) -> Workspace | None:
+    try:
+        if _is_pyhf(path):
+            print(f"{path}: a pyhf workspace, converted to HS3 (evaluated with pyhf's conventions)", file=out)
+            if conventions is not None:
+                conventions.append("pyhf")
+            return Workspace.from_pyhf(path)
         return Workspace.load(path)
     except PyHS3LabError as exc:
         print(f"{path}: {exc}", file=out)
@@ -47,6 +62,9 @@ def _validate_one(path: str, out: TextIO) -> int:
         print(f"{path}: {len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}", file=out)
         for p in exc.problems:
             print(f"  error: {p}", file=out)
+        if _is_pyhf(path):
+            print("  note: this is a pyhf workspace, not HS3; `pyhs3-lab info` and `pyhs3-lab fit` convert it, "
+                  "and so does pyhs3_lab.Workspace.from_pyhf(path)", file=out)
         return len(exc.problems)
     except PyHS3LabError as exc:
         print(f"{path}: 1 problem", file=out)
@@ -159,22 +177,25 @@ def _parse_fixed(items: Sequence[str]) -> dict[str, float]:
 
 
 def cmd_fit(args: argparse.Namespace, out: TextIO) -> int:
-    ws = _load(args.file, out)
+    conventions: list[str] = []
+    ws = _load(args.file, out, conventions)
     if ws is None:
         return 1
+    conv = conventions[0] if conventions else "root"
     try:
         if args.analysis and args.likelihood:
             raise PyHS3LabError("give --analysis or --likelihood, not both")
         if args.analysis:
-            lik = ws.analysis(args.analysis).likelihood
+            lik = ws.analysis(args.analysis, conventions=conv).likelihood
         elif args.likelihood:
-            lik = ws.likelihood(args.likelihood if len(args.likelihood) > 1 else args.likelihood[0])
+            lik = ws.likelihood(args.likelihood if len(args.likelihood) > 1 else args.likelihood[0],
+                                conventions=conv)
         elif args.all_likelihoods:
-            lik = ws.likelihood([x.name for x in ws.likelihoods])
+            lik = ws.likelihood([x.name for x in ws.likelihoods], conventions=conv)
         elif len(ws.analyses) == 1:
-            lik = ws.analysis(ws.analyses[0].name).likelihood
+            lik = ws.analysis(ws.analyses[0].name, conventions=conv).likelihood
         elif len(ws.likelihoods) == 1:
-            lik = ws.likelihood()
+            lik = ws.likelihood(conventions=conv)
         else:
             names = [x.name for x in ws.likelihoods]
             anas = [x.name for x in ws.analyses]

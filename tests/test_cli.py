@@ -154,3 +154,15 @@ def test_real_files(workspaces_dir: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["fit", path]) == 0
     out = capsys.readouterr().out
     assert "channel_observed: likelihood channel_observed; POIs mu" in out
+
+
+def test_pyhf_files_are_recognised(workspaces_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(workspaces_dir / "pyhs3" / "simplemodel_uncorrelated-background_hifa.json")
+    assert main(["validate", path]) == 1  # not an HS3 file
+    assert "note: this is a pyhf workspace, not HS3" in capsys.readouterr().out
+    assert main(["fit", path]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{path}: a pyhf workspace, converted to HS3 (evaluated with pyhf's conventions)"
+    # pyhf's own minimum: -log L = 12.491968 (twice_nll / 2 of pyhf.infer.mle.fit)
+    fval = float(out[2].split("fval = ")[1].split(",")[0])
+    assert fval == pytest.approx(12.4919676, abs=1e-5)
