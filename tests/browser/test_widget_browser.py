@@ -110,3 +110,48 @@ def test_explorer_graph_slider_fit(lab: Any) -> None:
     Path(REPO / "test-artifacts").mkdir(exist_ok=True)
     (REPO / "test-artifacts" / "explorer-latency.txt").write_text(
         "\n".join(f"{x:.1f}" for x in latencies) + "\n")
+
+
+THREE_CHANNELS = WORKSPACES / "pyhs3-benchmarks" / "3ch_bkgRooExp_sigGauss_shapeFloat_npOn_constrGauss_yield1x.json"
+
+
+def test_explorer_select_tabs_and_profile(lab: Any) -> None:
+    _built()
+    assert THREE_CHANNELS.exists(), THREE_CHANNELS
+    lab.open_notebook("explorer3.ipynb", [f"from pyhs3_lab import Explorer\nExplorer({str(THREE_CHANNELS)!r})"])
+    lab.run_cell(0)
+    root = lab.page.locator(ROOT)
+    root.wait_for(timeout=60_000)
+    plot = f"{ROOT} .pl-plot"
+    lab.wait_for("(sel) => { const e = document.querySelector(sel); return e && e.dataset.target === 'model_ch0'; }",
+                 arg=plot)
+    # one tab per channel
+    tabs = root.locator(".pl-tab")
+    assert tabs.all_inner_texts() == ["model_ch0", "model_ch1", "model_ch2"]
+
+    # clicking a component in the graph plots its channel, highlighted, and shows its JSON
+    root.locator('.hs3g-node[data-id="sig_ch1"]').click()
+    lab.wait_for("(sel) => { const e = document.querySelector(sel); return e && e.dataset.target === 'sig_ch1'; }",
+                 arg=plot)
+    assert root.locator(".pl-tab.pl-active").inner_text() == "model_ch1"
+    details = root.locator(".hs3g-details .hs3g-json").inner_text()
+    assert '"gaussian_dist"' in details
+    # a tab selects a channel
+    tabs.nth(2).click()
+    lab.wait_for("(sel) => { const e = document.querySelector(sel); return e && e.dataset.target === 'model_ch2'; }",
+                 arg=plot)
+    # a parameter's details show its current value
+    root.locator('.hs3g-node[data-id="mu_sig"]').click()
+    root.locator(".hs3g-details .hs3g-value", has_text="value: 1").wait_for()
+
+    # profile of the POI: a 2ΔNLL curve with its 68 % interval
+    root.locator(".pl-fit button", has_text="Profile POI").click()
+    root.locator(".pl-profile h4", has_text="Profile of mu_sig").wait_for(timeout=120_000)
+    root.locator(".pl-profile-plot canvas").first.wait_for()
+    status = root.locator(".pl-status")
+    assert "profile: valid" in status.inner_text(), status.inner_text()
+    assert root.locator(".pl-error").is_hidden()
+    lab.screenshot("explorer-3ch-tabs.png", root.locator(".pl-middle"))
+    fit_panel = root.locator(".pl-fit")
+    fit_panel.scroll_into_view_if_needed()
+    lab.screenshot("explorer-profile.png", fit_panel)
