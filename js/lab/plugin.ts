@@ -9,46 +9,12 @@ import { PathExt } from "@jupyterlab/coreutils";
 import type { DocumentRegistry, IDocumentWidget } from "@jupyterlab/docregistry";
 import type { Contents } from "@jupyterlab/services";
 import { DisposableDelegate, type IDisposable } from "@lumino/disposable";
+import { notebookContent, notebookName } from "./notebook";
 
 /** must equal FACTORY_NAME of the mime extension (mime.ts) */
 const FACTORY_NAME = "HS3 Workspace";
 
 export const COMMAND_ID = "pyhs3_lab:explore-in-notebook";
-
-/** The name of the notebook for `path` (without directory): `model.hs3.json` -> `model-explore.ipynb`. */
-export function notebookName(path: string, n: number): string {
-  const base = PathExt.basename(path).replace(/(\.hs3)?\.json$/i, "");
-  return `${base}-explore${n > 0 ? `-${n}` : ""}.ipynb`;
-}
-
-/** The notebook's JSON: a title cell and one code cell with the Explorer. */
-export function notebookContent(fileName: string, kernel: { name: string; display_name: string } | null): object {
-  const metadata: Record<string, unknown> = { language_info: { name: "python" } };
-  if (kernel !== null) {
-    metadata.kernelspec = { name: kernel.name, display_name: kernel.display_name, language: "python" };
-  }
-  return {
-    nbformat: 4,
-    nbformat_minor: 5,
-    metadata,
-    cells: [
-      {
-        cell_type: "markdown",
-        id: "title",
-        metadata: {},
-        source: `# Exploring \`${fileName}\`\n\nRun the cell below: the Explorer shows the workspace's graph, its parameters as sliders and the pdfs.`
-      },
-      {
-        cell_type: "code",
-        id: "explorer",
-        metadata: {},
-        execution_count: null,
-        outputs: [],
-        source: `from pyhs3_lab import Explorer\nExplorer(${JSON.stringify(fileName)})`
-      }
-    ]
-  };
-}
 
 async function exists(contents: Contents.IManager, path: string): Promise<boolean> {
   try {
