@@ -97,7 +97,17 @@ setup_js() {
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         say "installing npm packages (log: .dev-logs/npm-install.log)"
         if [ -f package-lock.json ]; then
-            run npm-install npm ci --no-audit --no-fund
+            if ! npm ci --no-audit --no-fund >"$LOGS/npm-install.log" 2>&1; then
+                if grep -q "EUSAGE" "$LOGS/npm-install.log"; then
+                    printf '\033[33mwarning: package-lock.json is out of sync with package.json (npm ci refused; '
+                    printf 'see .dev-logs/npm-install.log); running npm install, which rewrites the lock\033[0m\n'
+                    run npm-install npm install --no-audit --no-fund
+                else
+                    printf '\033[31merror: `npm ci` failed; last lines of %s:\033[0m\n' "$LOGS/npm-install.log" >&2
+                    tail -n 40 "$LOGS/npm-install.log" >&2
+                    exit 1
+                fi
+            fi
         else
             run npm-install npm install --no-audit --no-fund
         fi
