@@ -155,6 +155,27 @@ class FitResult:
     def __repr__(self) -> str:
         return str(self)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The result as plain JSON-able data (NaN and infinities as None), e.g. for a widget."""
+        return {
+            "parameters": list(self.parameters),
+            "values": {k: _json_number(v) for k, v in self.values.items()},
+            "errors": {k: _json_number(v) for k, v in self.errors.items()},
+            "minos_errors": {k: [_json_number(lo), _json_number(hi)] for k, (lo, hi) in self.minos_errors.items()},
+            "covariance": [[_json_number(float(v)) for v in row] for row in self.covariance],
+            "correlation": [[_json_number(float(v)) for v in row] for row in self.correlation],
+            "fval": _json_number(self.fval),
+            "edm": _json_number(self.edm),
+            "nfcn": self.nfcn,
+            "valid": self.valid,
+            "message": self.message,
+            "fixed": list(self.fixed),
+        }
+
+
+def _json_number(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
 
 def _fmt(x: float) -> str:
     if math.isnan(x):
@@ -357,6 +378,17 @@ class ProfileResult:
     @property
     def minimum(self) -> float:
         return float(self.best.values[self.poi])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scan as plain JSON-able data (NaN as None)."""
+        return {
+            "poi": self.poi,
+            "values": [_json_number(float(v)) for v in self.values],
+            "two_delta_nll": [_json_number(float(v)) for v in self.two_delta_nll],
+            "fitted": {k: [_json_number(float(v)) for v in a] for k, a in self.fitted.items()},
+            "valid": [bool(v) for v in self.valid],
+            "best": self.best.to_dict(),
+        }
 
     def interval(self, level: float = 1.0) -> tuple[float, float]:
         """Where 2ΔNLL crosses ``level`` (1: 68 %), by linear interpolation (NaN if not crossed)."""

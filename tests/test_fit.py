@@ -256,3 +256,18 @@ def test_profile_point_that_cannot_be_evaluated_is_invalid() -> None:
     assert prof.valid.tolist() == [False, True]
     assert math.isnan(prof.two_delta_nll[0])
     assert prof.two_delta_nll[1] == pytest.approx(0.0, abs=1e-6)  # μ̂ = 12 - 10 = 2
+
+
+def test_to_dict_is_json(x: np.ndarray) -> None:
+    import json
+
+    out = golden_result().to_dict()
+    assert out["values"] == {"mu": 1.2, "sigma": 2.0123443, "lumi": 1.0, "nom_a": 0.0}
+    assert out["minos_errors"] == {"mu": [-0.33333, 0.3501]}
+    assert out["fixed"] == ["lumi"]
+    assert json.loads(json.dumps(out)) == out
+    prof = normal_ws(x).likelihood().profile("mu", [1.0, 1.2])
+    d = prof.to_dict()
+    assert d["poi"] == "mu"
+    assert d["two_delta_nll"] == pytest.approx(prof.two_delta_nll.tolist())
+    assert json.loads(json.dumps(d)) == d
