@@ -418,7 +418,7 @@ def _progress(iterable: Iterable[Any], total: int, enabled: bool, desc: str) -> 
 
 def _profile_points(lik: Likelihood, poi: str, points: Sequence[float], start: Mapping[str, float],
                     options: Mapping[str, Any], warm: bool) -> list[tuple[float, dict[str, float], bool]]:
-    out = []
+    out: list[tuple[float, dict[str, float], bool]] = []
     values = dict(start)
     fixed = dict(options.get("fixed") or {})
     opts = {k: v for k, v in options.items() if k != "fixed"}
