@@ -324,6 +324,44 @@ def test_explicit_constraint_any_distribution() -> None:
         np.testing.assert_allclose(op.expected_counts(model.evaluator({"k": k})), k * np.array(NOM[0]))
 
 
+def test_shapesys_master_format_per_bin_constraint_pdfs() -> None:
+    pdfs = [{"name": f"c{i}", "type": "gaussian_dist", "x": f"nom_g{i}", "mean": f"g{i}", "sigma": s}
+            for i, s in ((0, 0.1), (2, 0.3))]
+    doc = channel([sample("bkg", NOM[1], [{"type": "shapesys", "name": "bs", "parameters": ["g0", "g1", "g2"],
+                                          "data": {"vals": [0.1, 0.0, 0.3]}, "constraints": ["c0", None, "c2"]}])],
+                  distributions=pdfs)
+    op, model = kernel(doc)
+    assert set(op.constraint_terms()) == {"g0", "g2"}
+    assert "g1" in op.constant_parameters()
+    terms = op.constraint_log_terms(model.evaluator({"g0": 1.1, "g2": 0.8}))
+    # normalised over the global observable, which has no range here: plain Gaussians around nom = 1
+    np.testing.assert_allclose(terms["g0"], stats.norm.logpdf(1.0, 1.1, 0.1), rtol=1e-12)
+    np.testing.assert_allclose(terms["g2"], stats.norm.logpdf(1.0, 0.8, 0.3), rtol=1e-12)
+
+
+def test_modifier_interpolation_spellings() -> None:
+    """Structured (ROOT master), integer (6.34-6.38) and pyhs3's ``data.interpolation`` names."""
+    base = {"type": "normsys", "name": "n", "data": {"hi": 1.3, "lo": 0.75}}
+    spellings = {1: [{"interpolation": {"type": "mult", "in": "exp", "out": None}}, {"interpolation": 1},
+                     {"data": {"hi": 1.3, "lo": 0.75, "interpolation": "code1"}}],
+                 0: [{"interpolation": {"type": "add", "in": "poly1", "out": None}}, {"interpolation": "lin"}]}
+    for code, variants in spellings.items():
+        for v in variants:
+            doc = channel([sample("sig", NOM[0], [{**base, **v}])])
+            expected = np.array(NOM[0]) * ref_normsys(code, -1.4, 0.75, 1.3)
+            np.testing.assert_allclose(nu(doc, {"alpha_n": -1.4}), expected, rtol=1e-12, err_msg=str(v))
+    bad = channel([sample("sig", NOM[0], [{**base, "interpolation": {"type": "add", "in": "poly6", "out": "poly1"}}])])
+    with pytest.raises(SchemaError, match=r"samples\[0\]\.modifiers\[0\]\.interpolation"):
+        kernel(bad)
+
+
+def test_shapesys_singular_parameter_names_the_bins() -> None:
+    doc = channel([sample("bkg", NOM[1], [{"type": "shapesys", "name": "bs", "parameter": "u",
+                                          "data": {"vals": [0.1, 0.1, 0.1]}}])])
+    op, _ = kernel(doc)
+    assert set(op.constraint_terms()) == {"u_bin_0", "u_bin_1", "u_bin_2"}
+
+
 def test_custom_modifier_scalar_and_binned() -> None:
     if lookup("generic_function") is None:
         pytest.skip("generic_function is not registered yet")

@@ -243,3 +243,13 @@ def test_malformed_pyhf_workspace() -> None:
         pyhf_to_hs3(bad)
     with pytest.raises(SchemaError, match="observations"):
         pyhf_to_hs3({"channels": []})
+
+
+def test_converted_workspace_round_trips(tmp_path: Path) -> None:
+    spec = every_modifier_spec()
+    ws = Workspace.from_pyhf(spec)
+    path = tmp_path / "converted.json"
+    ws.dump(path)
+    again = Workspace.load(path)
+    values = {"mu": 1.3, "jes": -0.7, "bkg_shape_0": 1.04, "lumi": 1.01}
+    assert again.likelihood(conventions="pyhf").nll(values) == ws.likelihood(conventions="pyhf").nll(values)
