@@ -541,7 +541,10 @@ class HistFactory(BinnedDistributionOp):
       or the explicit pdfs of ``constraints``; range [0, 1 + 5 σ_rel] as ROOT.
 
     Checked against RooFit 6.40 (``tests/test_histfactory.py``, marker ``roofit``) for every
-    modifier type, both staterror and shapesys constraint types and interpolation codes.
+    modifier type, the staterror and shapesys constraint types and the normsys interpolation
+    codes. Where RooFit 6.40 does not read what a file says, pyhs3_lab follows the file (and
+    ROOT master): 6.40 ignores a histosys ``interpolation`` (always code 4) and reads
+    ``"constraint": "<pdf name>"`` (master format) as a Gaussian of width 1.
 
     ``ctx.options["conventions"]`` chooses the defaults for what a file does not say:
 
