@@ -136,6 +136,7 @@ def test_binned_counts_and_binned_continuous() -> None:
     np.testing.assert_allclose(asimov.density[0][1], 60.0 * p, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_pulls_are_standard_normal() -> None:
     lik = mixture_ws(150.0, 600.0).likelihood()
     n = 200
