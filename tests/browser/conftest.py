@@ -103,6 +103,13 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         "PYTHONUNBUFFERED": "1",
     })
+    # the lab extension of this checkout (npm run build) comes first on JUPYTER_PATH, so the server never
+    # serves a stale copy that an earlier `pip install -e .` put into share/jupyter/labextensions
+    labext = REPO / "pyhs3_lab" / "labextension"
+    if (labext / "package.json").is_file():
+        (base / "jupyter" / "labextensions").mkdir(parents=True)
+        (base / "jupyter" / "labextensions" / "pyhs3_lab").symlink_to(labext, target_is_directory=True)
+        env["JUPYTER_PATH"] = os.pathsep.join(p for p in [str(base / "jupyter"), env.get("JUPYTER_PATH", "")] if p)
     cmd = [sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser",
            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",

@@ -52,14 +52,34 @@ def open_viewer(lab: Lab, name: str) -> Any:
     return lab.page.locator(VIEW)
 
 
-def test_labextension_list_shows_ok() -> None:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+@pytest.mark.slow
+def test_wheel_ships_labextension_and_labextension_list_shows_ok(tmp_path: Path) -> None:
+    """pip install of the wheel puts the extension where JupyterLab finds it: `jupyter labextension list` says OK."""
+    if not (REPO / "pyhs3_lab" / "labextension" / "package.json").is_file():
+        pytest.skip("the labextension is not built: npm install && npm run build")
+    from pyhs3_lab import lite
+
+    wheel = lite.build_wheel(tmp_path / "dist")
+    prefix = tmp_path / "prefix"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--prefix",
+                    str(prefix), str(wheel)], check=True, timeout=300)
+    installed = prefix / "share" / "jupyter" / "labextensions" / "pyhs3_lab"
+    assert (installed / "package.json").is_file()
+    assert json.loads((installed / "package.json").read_text())["jupyterlab"]["_build"]["mimeExtension"]
+    env = dict(os.environ, JUPYTER_PATH=str(prefix / "share" / "jupyter"),
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     out = subprocess.run([sys.executable, "-m", "jupyterlab.labextensions", "list"], capture_output=True, text=True,
                          env=env, timeout=120, check=False)
     text = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout + out.stderr)
-    if not (REPO / "pyhs3_lab" / "labextension" / "package.json").is_file() and "pyhs3_lab" not in text:
-        pytest.skip("the labextension is not built (npm run build) nor installed")
-    assert re.search(r"pyhs3_lab v\S+ enabled\s+OK", text), text
+    # the section of the list that belongs to the prefix the wheel was installed into
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == str(installed.parent))
+    section = []
+    for line in lines[start + 1:]:
+        if not line.startswith((" ", "\t")):
+            break
+        section.append(line.strip())
+    assert any(re.fullmatch(r"pyhs3_lab v\S+ enabled\s+OK.*", line) for line in section), text
 
 
 def test_opens_real_workspace_without_kernel(lab: Lab, extension: None, workspaces_dir: Path) -> None:
