@@ -441,7 +441,13 @@ def test_decay_with_gauss_resolution(decay_type: int) -> None:
             total += val
         return total
 
-    z = quad(np.vectorize(conv), -3.0, 5.0)
+    # ∫_{-3}^{5} (B ⊗ N)(t) dt = ∫ B(u) [Φ((5 - u - m)/s) - Φ((-3 - u - m)/s)] du (Fubini): one quadrature
+    z = 0.0
+    for side in sides:
+        lo, hi = (0.0, np.inf) if side == 1 else (-np.inf, 0.0)
+        z += integrate.quad(lambda u: math.exp(-abs(u) / 1.5) * (stats.norm.cdf((5.0 - u - 0.1) / 0.4)
+                                                                  - stats.norm.cdf((-3.0 - u - 0.1) / 0.4)),
+                            lo, hi, epsabs=0, epsrel=1e-13, limit=200)[0]
     expected = np.array([conv(t) for t in TS]) / z
     np.testing.assert_allclose(ws.model().pdf("d", t=TS), expected, rtol=1e-8)
 
@@ -468,7 +474,11 @@ def test_decay_with_a_mixture_of_resolution_models() -> None:
                                  epsabs=0, epsrel=1e-12, limit=200)[0]
         return 0.3 * smeared + 0.7 * (math.exp(-t / 1.5) if t >= 0 else 0.0)
 
-    z = quad(raw, -3.0, 0.0) + quad(raw, 0.0, 5.0)
+    # ∫ raw over [-3, 5] by Fubini: one quadrature for the smeared part, closed form for the rest
+    smeared_z = integrate.quad(lambda u: math.exp(-u / 1.5) * (stats.norm.cdf((5.0 - u) / 0.2)
+                                                               - stats.norm.cdf((-3.0 - u) / 0.2)),
+                               0.0, np.inf, epsabs=0, epsrel=1e-13, limit=200)[0]
+    z = 0.3 * smeared_z + 0.7 * 1.5 * (1 - math.exp(-5.0 / 1.5))
     ts = np.array([-1.0, -0.1, 0.3, 2.0, 4.5])
     np.testing.assert_allclose(ws.model().pdf("d", t=ts), np.array([raw(t) for t in ts]) / z, rtol=1e-8)
 
