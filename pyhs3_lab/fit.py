@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import FitError, PyHS3LabError
+from .errors import EvaluationError, FitError, PyHS3LabError
 from .ops.base import Array
 
 if TYPE_CHECKING:
@@ -67,6 +67,9 @@ class NLL:
                            f"e.g. fit(values={{{missing[0]!r}: 1.0}})")
         self._abort = abort
         self.ncall = 0
+        #: evaluations where the NLL was not finite or could not be computed (the error wall)
+        self.n_invalid = 0
+        self.max_finite = -math.inf
 
     @property
     def start(self) -> Array:
@@ -83,7 +86,19 @@ class NLL:
         self.ncall += 1
         vals = self._base.copy()
         vals.update(zip(self.names, x.tolist(), strict=True))
-        return self.likelihood._evaluate(vals)
+        try:
+            with np.errstate(all="ignore"):
+                val = self.likelihood._evaluate(vals)
+        except EvaluationError:
+            val = math.nan
+        if math.isfinite(val):
+            if val > self.max_finite:
+                self.max_finite = val
+            return val
+        # outside the model's domain (e.g. a mixture whose weights sum below zero, where ROOT's NLL is
+        # NaN): a wall above every value seen so far, like RooFit's error wall, so that MIGRAD backs off
+        self.n_invalid += 1
+        return self.max_finite + 1e3 + abs(self.max_finite)
 
 
 @dataclass(frozen=True)
@@ -292,6 +307,7 @@ def fit(
     if not np.isfinite(f0):
         at = dict(zip(floating, x0.tolist(), strict=True))
         raise FitError(f"{likelihood.path}: the NLL is {f0} at the start values {at}")
+    nll.max_finite = f0
 
     m = Minuit(nll, x0, name=tuple(floating))
     m.strategy = strategy
@@ -347,6 +363,9 @@ def _result(lik: Likelihood, m: Any, nll: NLL, floating: list[str], fixed: tuple
             minos_errors[n] = (float(me.lower), float(me.upper))
             if not me.is_valid:
                 message += f"; MINOS error of {n!r} not valid"
+    if nll.n_invalid:
+        message += (f"; {nll.n_invalid} evaluation{'s' if nll.n_invalid != 1 else ''} outside the model's domain "
+                    "rejected")
     fval = float(m.fval) if m.fmin is not None else math.nan
     edm = float(m.fmin.edm) if m.fmin is not None else math.nan
     return FitResult(tuple(floating), _ordered(lik, vals), _ordered(lik, errs), minos_errors, cov, corr, fval, edm,

@@ -271,3 +271,21 @@ def test_to_dict_is_json(x: np.ndarray) -> None:
     assert d["poi"] == "mu"
     assert d["two_delta_nll"] == pytest.approx(prof.two_delta_nll.tolist())
     assert json.loads(json.dumps(d)) == d
+
+
+def test_error_wall_outside_the_models_domain(workspaces_dir: Any) -> None:
+    # MIGRAD steps where the mixture's weights sum below zero at some events (ROOT's NLL is NaN there):
+    # those evaluations are rejected with a wall and the fit still converges
+    ws = pyhs3_lab.Workspace.load(workspaces_dir / "HS3.jl" / "test_gg" / "test_gg_unbinned_mixture_not_extended.json")
+    lik = ws.likelihood()
+    res = lik.fit()
+    assert res.valid
+    assert "outside the model's domain rejected" in res.message
+    assert math.isfinite(res.fval)
+    assert res.fval == pytest.approx(lik.nll(res.values))
+    nll = NLL(lik, lik.floating)
+    nll.max_finite = 10.0
+    bad = np.array([res.values[n] for n in lik.floating])
+    bad[list(lik.floating).index("a0")] = -5.0  # the density is negative away from the narrow summand
+    assert nll(bad) == pytest.approx(10.0 + 1e3 + 10.0)
+    assert nll.n_invalid == 1
