@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from scipy import special
 
 from ..errors import EvaluationError
+from ..expr import parse
 from ..integrate import log_integrate
 from ..registry import Kind, opt, register, req
 from ..spec import Ref, as_number, as_ref
@@ -30,9 +31,6 @@ from .base import Array, BinnedDistributionOp, BuildContext, DistributionOp
 
 if TYPE_CHECKING:
     from ..evaluate import Evaluator
-
-_LOG_2PI_HALF = 0.5 * math.log(2.0 * math.pi)
-
 
 def _arr(value: Any) -> Array:
     return np.asarray(value, dtype=float)
@@ -331,8 +329,6 @@ class GenericDist(DistributionOp):
 
     def __init__(self, ctx: BuildContext) -> None:
         super().__init__(ctx)
-        from ..expr import parse
-
         self.text = str(ctx.raw("expression"))
         self.expression = parse(self.text)
 
