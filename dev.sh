@@ -58,8 +58,10 @@ setup_python() {
     . "$VENV/bin/activate"
     local stamp="$VENV/.pyhs3-lab-stamp" want
     want="$( (cat pyproject.toml; echo "${DEV_PACKAGES[*]}") | sha256sum | cut -c1-32)"
-    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-        return
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && (cd / && python -c "
+import sys, pyhs3_lab
+sys.exit(0 if pyhs3_lab.__file__.startswith('$HERE/') else 1)" 2>/dev/null); then
+        return  # installed, and the editable install points at this checkout
     fi
     local extras
     extras="$(python - <<'EOF'
