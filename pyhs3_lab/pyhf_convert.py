@@ -102,6 +102,29 @@ def _interp_codes(settings: Mapping[str, Any] | None) -> dict[str, int]:
     return out
 
 
+def _masked_bins(distributions: list[dict[str, Any]]) -> set[str]:
+    """The per-bin parameters pyhf fixes: shapesys bins without yield or uncertainty, staterror bins
+    whose relative uncertainty is 0 (written ``const`` so that every reader fixes them)."""
+    out: set[str] = set()
+    for dist in distributions:
+        stat: dict[tuple[str, ...], list[tuple[list[float], list[float]]]] = {}
+        for sample in dist["samples"]:
+            contents = sample["data"]["contents"]
+            for mod in sample["modifiers"]:
+                if mod["type"] == "shapesys":
+                    out |= {p for p, n, v in zip(mod["parameters"], contents, mod["data"]["vals"], strict=True)
+                            if not (n > 0 and v > 0)}
+                elif mod["type"] == "staterror":
+                    stat.setdefault(tuple(mod["parameters"]), []).append((contents, sample["data"]["errors"]))
+        for params, entries in stat.items():
+            for b, p in enumerate(params):
+                total = sum(c[b] for c, _ in entries)
+                err2 = sum(e[b] ** 2 for _, e in entries)
+                if not (total > 0 and err2 > 0):
+                    out.add(p)
+    return out
+
+
 def pyhf_to_hs3(spec: Mapping[str, Any], measurement: str | None = None, *,
                 modifier_settings: Mapping[str, Any] | None = PYHF_DEFAULT_SETTINGS) -> dict[str, Any]:
     """Convert a pyhf workspace to an HS3 document (see the module docstring).
@@ -200,7 +223,9 @@ def pyhf_to_hs3(spec: Mapping[str, Any], measurement: str | None = None, *,
                         raise _fail(mpath, f"lumi modifier {name!r} needs 'sigmas' in the measurement's "
                                            "parameter config", "measurements[].config.parameters[{name, sigmas}]")
                     pdf = explicit_gauss(name, float(aux[0]), float(sig[0]))
-                    mods.append({"type": "normfactor", "name": name, "parameter": name, "constraint": pdf})
+                    # "constraint" (ROOT master, HS3) and "constraint_name" (ROOT 6.34-6.40) name the same pdf
+                    mods.append({"type": "normfactor", "name": name, "parameter": name, "constraint": pdf,
+                                 "constraint_name": pdf})
                     params.setdefault(name, ("lumi", 1))
                 elif mtype == "normsys":
                     if not isinstance(mdata, Mapping):
@@ -263,7 +288,7 @@ def pyhf_to_hs3(spec: Mapping[str, Any], measurement: str | None = None, *,
                 if mod["type"] in ("normsys", "histosys") and ("auxdata" in cfg or "sigmas" in cfg):
                     aux = float(cfg.get("auxdata", [0.0])[0])
                     sig = float(cfg.get("sigmas", [1.0])[0])
-                    mod["constraint"] = explicit_gauss(mod["parameter"], aux, sig)
+                    mod["constraint"] = mod["constraint_name"] = explicit_gauss(mod["parameter"], aux, sig)
     for name, cfg in par_config.items():
         kind = params.get(name, ("", 0))[0]
         if kind in ("shapesys", "staterror") and ("auxdata" in cfg or "sigmas" in cfg):
@@ -272,6 +297,7 @@ def pyhf_to_hs3(spec: Mapping[str, Any], measurement: str | None = None, *,
 
     axes_out: list[dict[str, Any]] = []
     point: list[dict[str, Any]] = []
+    masked = _masked_bins(distributions)
     for name, (kind, n) in params.items():
         cfg = par_config.get(name, {})
         init, bound = _DEFAULTS.get(kind, (1.0, (0.0, 10.0)))
@@ -286,7 +312,7 @@ def pyhf_to_hs3(spec: Mapping[str, Any], measurement: str | None = None, *,
             lo, hi = float(bd[0]), float(bd[1])
             axes_out.append({"name": nm, "min": lo, "max": hi})
             entry: dict[str, Any] = {"name": nm, "value": float(ini)}
-            if fixed:
+            if fixed or nm in masked:
                 entry["const"] = True
             point.append(entry)
     for nm, val in globals_.items():
