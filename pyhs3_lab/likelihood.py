@@ -88,6 +88,8 @@ class _Term:
     observables: frozenset[str] = frozenset()
     #: number of events (Σ weights) of the main term, for ROOT's N log(n_categories)
     n_events: float = 0.0
+    #: the data object of the workspace (None for a number given as data, and for aux terms)
+    data_obj: Data | None = None
 
     def nll(self, values: Mapping[str, Any]) -> float:
         raise NotImplementedError  # every subclass implements it
@@ -406,6 +408,7 @@ class Likelihood:
             w = raw.get("weights")
             weights = np.asarray(w, dtype=float) if w is not None else None
             self._density_terms.append(_DensityTerm(self, dist, columns, weights, where))
+            self._density_terms[-1].data_obj = obj
             return
         # binned
         edges = [np.asarray(ax.bin_edges, dtype=float) for ax in obj.axes]
@@ -417,11 +420,13 @@ class Likelihood:
             full = isinstance(tags, list) and "BinnedLikelihood" in tags
             self._count_terms.append(_CountsTerm(self, dist, counts, _bin_volumes(edges), full,
                                                  frozenset(obj.observables) | frozenset(op.axis_names)))
+            self._count_terms[-1].data_obj = obj
             return
         self._check_axes(dist, obj, where)
         centres = _grid_centres(edges)
         columns = {ax.name: c for ax, c in zip(obj.axes, centres, strict=True)}
         self._density_terms.append(_DensityTerm(self, dist, columns, counts, where, "binned", edges))
+        self._density_terms[-1].data_obj = obj
 
     def _check_binning(self, dist: str, op: BinnedDistributionOp, obj: Data, edges: list[Array], counts: Array,
                        where: str) -> None:
@@ -449,6 +454,7 @@ class Likelihood:
                 f"{where}: a single value as data needs a distribution of one variate, but {dist!r} has "
                 f"{names or 'none'}; expected unbinned data with one axis per observable")
         self._density_terms.append(_DensityTerm(self, dist, {names[0]: np.asarray([value])}, None, where, "point"))
+        self._density_terms[-1].data_obj = obj
 
     # -- values --------------------------------------------------------------------------
 
@@ -533,11 +539,22 @@ class Likelihood:
             val += self.n_events * math.log(self.n_channels)
         return val
 
+    def _planned_density_terms(self) -> list[Any]:
+        """The density terms, channels of identical structure merged into one vectorised evaluation
+        (:mod:`pyhs3_lab.batch`; checked against the general path at its first evaluation)."""
+        plan: tuple[list[Any], list[Any]] | None = getattr(self, "_plan", None)
+        if plan is None or plan[0] is not self._density_terms:
+            from .batch import plan_terms
+
+            plan = (self._density_terms, plan_terms(self.model, self._density_terms))
+            self._plan = plan
+        return plan[1]
+
     def _evaluate(self, full: Mapping[str, Any]) -> float:
         """The NLL with every value given (no checks; used by fits, thousands of times)."""
         try:
             total = 0.0
-            for t in self._density_terms:
+            for t in self._planned_density_terms():
                 total += t.cached_nll(full)
             if self._count_terms:
                 total += _shared_constraints(self._count_terms, full)

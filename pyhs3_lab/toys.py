@@ -70,6 +70,70 @@ class PseudoData:
             total += float(np.sum(w)) if w is not None else float(len(next(iter(cols.values()))))
         return total + float(sum(np.sum(c) for c in self.counts))
 
+    def to_hs3(self, lik: Likelihood, suffix: str = "_toy") -> dict[str, list[dict[str, Any]]]:
+        """This data set as HS3: ``{"data": [...], "likelihoods": [...], "parameter_points": [...]}``.
+
+        Each data object of ``lik`` gets a copy named ``<name><suffix>`` with these entries or
+        contents; the likelihood ``<lik name><suffix>`` pairs them with the same distributions;
+        the parameter point ``global_observables<suffix>`` holds the global observables (constant).
+        Extend a workspace's lists with them (e.g. ``Workspace(**merged)``) to save the data set.
+        """
+        data: list[dict[str, Any]] = []
+        renamed: dict[str, str] = {}
+        inline: dict[int, float] = {}
+        for i, (t, (cols, w)) in enumerate(zip(lik._density_terms, self.density, strict=True)):
+            obj = t.data_obj
+            if obj is None:  # a number given as data: stays inline
+                inline[i] = float(next(iter(cols.values()))[0])
+                continue
+            name = obj.name + suffix
+            renamed[obj.name] = name
+            axes = [_axis_dict(a) for a in obj.axes]
+            if t.kind == "point":
+                data.append({"name": name, "type": "point", "value": float(next(iter(cols.values()))[0]),
+                             **({"axes": axes} if axes else {})})
+            elif t.kind == "binned":
+                assert w is not None
+                data.append({"name": name, "type": "binned", "contents": np.asarray(w).tolist(), "axes": axes})
+            else:
+                entries = np.column_stack([np.asarray(cols[a.name], dtype=float) for a in obj.axes])
+                item: dict[str, Any] = {"name": name, "type": "unbinned", "entries": entries.tolist(), "axes": axes}
+                if w is not None:
+                    item["weights"] = np.asarray(w).tolist()
+                data.append(item)
+        for ct, c in zip(lik._count_terms, self.counts, strict=True):
+            obj = ct.data_obj
+            assert obj is not None
+            name = obj.name + suffix
+            renamed[obj.name] = name
+            data.append({"name": name, "type": "binned", "contents": np.asarray(c).tolist(),
+                         "axes": [_axis_dict(a) for a in obj.axes]})
+        # numbers given as data become the pseudo-values, in order (the density terms keep the pairs' order)
+        numbers = [inline[i] for i in sorted(inline)]
+        out_pairs: list[str | float] = [renamed.get(dat, dat) if isinstance(dat, str) else numbers.pop(0)
+                                        for dat in lik.data]
+        likelihood: dict[str, Any] = {"name": f"{lik.name or 'likelihood'}{suffix}",
+                                      "distributions": list(lik.distributions), "data": out_pairs}
+        if lik.aux_distributions:
+            likelihood["aux_distributions"] = list(lik.aux_distributions)
+        points = [{"name": f"global_observables{suffix}",
+                   "parameters": [{"name": k, "value": float(v), "const": True}
+                                  for k, v in sorted(self.global_observables.items())]}]
+        return {"data": data, "likelihoods": [likelihood], "parameter_points": points}
+
+
+def _axis_dict(axis: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": axis.name}
+    if axis.min is not None:
+        out["min"] = axis.min
+    if axis.max is not None:
+        out["max"] = axis.max
+    if axis.edges is not None:
+        out["edges"] = list(axis.edges)
+    elif axis.nbins is not None:
+        out["nbins"] = axis.nbins
+    return out
+
 
 # --------------------------------------------------------------------------------------
 # one-dimensional sampling

@@ -317,3 +317,23 @@ def test_asymptotic_limit_matches_pyhf(workspaces_dir: Any) -> None:
     assert ul.observed == pytest.approx(float(obs), rel=2e-3)
     for ours, theirs in zip(ul.expected, exp, strict=True):
         assert ours == pytest.approx(float(theirs), rel=2e-3)
+
+
+def test_pseudo_data_to_hs3_round_trip() -> None:
+    ws = mixture_ws(100.0, 400.0)
+    lik = ws.likelihood()
+    toy = lik.sample(1, seed=8)[0]
+    extra = toy.to_hs3(lik)
+    doc = ws.to_dict()
+    for key, items in extra.items():
+        doc[key] = [*doc.get(key, []), *items]
+    ws2 = pyhs3_lab.Workspace(**doc)
+    lik2 = ws2.likelihood("L_toy", parameter_set="global_observables_toy")
+    assert ws2.data[-1].name == "d_toy"
+    for values in ({}, {"ns": 90.0, "w": 1.05}):
+        assert lik2.nll(values) == pytest.approx(lik.with_data(toy).nll(values), rel=1e-13)
+    # Asimov data: weighted entries
+    asimov = lik.asimov()
+    item = asimov.to_hs3(lik, "_asimov")["data"][0]
+    assert item["type"] == "unbinned"
+    assert sum(item["weights"]) == pytest.approx(500.0)
