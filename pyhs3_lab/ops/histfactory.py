@@ -673,11 +673,14 @@ class HistFactory(BinnedDistributionOp):
             self._defaults.setdefault(name, (nominal, None, None))
             self._const.add(name)
             self._globals.add(name)
-        x, sigma = comp.raw.get("x"), as_number(comp.raw.get("sigma"))
-        if info is not None and info.type == "gaussian_dist" and isinstance(x, str) and x != param \
-                and comp.raw.get("mean") == param and sigma is not None and sigma > 0:
-            # N(x | param, sigma) normalised over x's range: the vectorised Gaussian term, same numbers
-            return ConstraintSpec(param, "gauss", global_observable=x, aux=nominal, sigma=sigma, pdf=pdf,
+        x, mean, sigma = comp.raw.get("x"), comp.raw.get("mean"), as_number(comp.raw.get("sigma"))
+        if info is not None and info.type == "gaussian_dist" and sigma is not None and sigma > 0 \
+                and isinstance(x, str) and isinstance(mean, str) and param in (x, mean) and x != mean:
+            # N(x | mean, sigma) is symmetric in x and mean: with the global observable g the other one
+            # (ROOT 6.40 writes x = the parameter, mean = nom_<parameter>), normalised over g's range,
+            # it is the vectorised Gaussian term
+            glob = mean if x == param else x
+            return ConstraintSpec(param, "gauss", global_observable=glob, aux=nominal, sigma=sigma, pdf=pdf,
                                   source=source)
         return ConstraintSpec(param, "pdf", pdf=pdf, pdf_observables=tuple(sorted(obs)), source=source)
 
