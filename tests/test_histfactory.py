@@ -300,6 +300,7 @@ def test_explicit_constraint_pdf_master_format() -> None:
     ev = model.evaluator({"alpha_n": 0.4, "lumi": 1.03})
     terms = op.constraint_log_terms(ev)
     assert terms.keys() == {"alpha_n", "lumi"}
+    assert op.constraint_pdfs() == {"alpha_nConstraint", "lumiC"}
     np.testing.assert_allclose(terms["alpha_n"], stats.norm.logpdf(0.0, 0.4, 0.5), rtol=1e-12)
     np.testing.assert_allclose(terms["lumi"], stats.norm.logpdf(1.0, 1.03, 0.02), rtol=1e-12)
     assert {"nom_alpha_n", "nom_lumi"} <= op.global_observables()

@@ -915,6 +915,12 @@ class HistFactory(BinnedDistributionOp):
         """``{parameter: its constraint term}``; merge channels with :func:`merge_constraints`."""
         return dict(self._specs)
 
+    def constraint_pdfs(self) -> set[str]:
+        """Names of the workspace distributions this channel uses as constraint terms (``constraint``,
+        ``constraint_name``, ``constraints``): a likelihood must not add them again from its
+        ``aux_distributions``."""
+        return {s.pdf for s in self._specs.values() if s.pdf is not None}
+
     def constraint_log_terms(self, ev: Evaluator) -> dict[str, Array]:
         """``{parameter: log of its constraint term}`` at ``ev`` (a likelihood counts each name once)."""
         return dict(zip(self.constraints.names, self.constraints.log_terms(ev), strict=True))
