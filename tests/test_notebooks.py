@@ -19,8 +19,8 @@ TIMEOUT = 600
 
 def test_notebooks_exist() -> None:
     names = [p.name for p in ALL]
-    assert "01-workspaces.ipynb" in names
-    assert "03-likelihoods-and-fits.ipynb" in names
+    assert names == ["01-workspaces.ipynb", "02-shapes-and-sliders.ipynb", "03-likelihoods-and-fits.ipynb",
+                     "04-histfactory.ipynb"]
 
 
 def test_notebooks_are_committed_without_outputs() -> None:
