@@ -17,8 +17,8 @@
 
 The global observables of the implicit constraint terms of ``histfactory_dist``
 (``constraint_terms()`` of the kernel) are drawn too: Gaussian within their range,
-Poisson as counts. Limitation: sampling needs one observable per data set, with a
-finite range.
+Poisson as counts. Limitation: sampling needs one observable per data set (an unbounded
+observable is sampled within the range that holds all but ~e^-60 of its probability).
 """
 
 from __future__ import annotations
@@ -153,12 +153,11 @@ class _Sampler1D:
         self.obs = obs
         self.values = dict(values)
         lo, hi = model.bounds.get(obs, (-math.inf, math.inf))
-        if not (math.isfinite(lo) and math.isfinite(hi)):
-            raise LikelihoodError(f"{what}: cannot sample {obs!r} for distribution {dist!r}: its range [{lo}, {hi}] "
-                                  "is not finite; give it a finite min and max (data axis or domain)")
-        self.lo, self.hi = lo, hi
         op = model.compiled.distribution(dist)
         self.discrete = op.discrete
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            lo, hi = self._effective_range(lo, hi, what)
+        self.lo, self.hi = lo, hi
         if self.discrete:
             k0, k1 = math.ceil(lo), math.floor(hi)
             if k1 - k0 + 1 > _MAX_DISCRETE:
@@ -193,6 +192,29 @@ class _Sampler1D:
         self.norm = float(np.sum(mass))
         self.mass = mass / self.norm
         self.cdf = np.concatenate([[0.0], np.cumsum(self.mass)])
+
+    def _effective_range(self, lo: float, hi: float, what: str) -> tuple[float, float]:
+        """A finite range that holds all but ~e^-60 of the probability of an unbounded observable, found
+        on a geometric grid around its current value (e.g. a global observable, from -inf to inf)."""
+        v0 = self.values.get(self.obs)
+        centre = float(v0) if isinstance(v0, int | float) and math.isfinite(v0) else 0.0
+        centre = min(max(centre, lo), hi)
+        offsets = np.concatenate([[0.0], np.logspace(-8, 12, 801)])
+        xs = np.unique(np.concatenate([centre - offsets, centre + offsets]))
+        xs = xs[(xs >= lo) & (xs <= hi)]
+        if self.discrete:
+            xs = np.unique(np.round(xs))
+            xs = xs[(xs >= lo) & (xs <= hi)]
+        ev = Evaluator(self.model.compiled, {**self.values, self.obs: xs}, self.model.bounds, frozenset({self.obs}))
+        with np.errstate(all="ignore"):
+            lp = np.broadcast_to(np.asarray(ev.log_density(self.dist), dtype=float), xs.shape)
+        finite = np.isfinite(lp)
+        if not np.any(finite):
+            raise LikelihoodError(f"{what}: cannot sample {self.obs!r} for distribution {self.dist!r}: its density "
+                                  f"is zero everywhere on [{lo}, {hi}]")
+        keep = np.flatnonzero(finite & (lp > np.max(lp[finite]) - 60.0))
+        i0, i1 = max(int(keep[0]) - 1, 0), min(int(keep[-1]) + 1, xs.size - 1)
+        return float(xs[i0]), float(xs[i1])
 
     def _pdf(self, x: Array) -> Array:
         ev = Evaluator(self.model.compiled, {**self.values, self.obs: x}, self.model.bounds, frozenset({self.obs}))

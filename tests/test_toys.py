@@ -160,13 +160,22 @@ def test_toys_do_not_depend_on_the_executor() -> None:
     np.testing.assert_array_equal(serial.fval, parallel.fval)
 
 
-def test_sampling_errors() -> None:
+def test_unbounded_observable_and_sampling_errors() -> None:
     ws = pyhs3_lab.Workspace(metadata=META, distributions=[
-        {"name": "g", "type": "gaussian_dist", "x": "x", "mean": 0.0, "sigma": 1.0}],
-        data=[{"name": "d", "type": "unbinned", "entries": [[0.1], [0.3]], "axes": [{"name": "x"}]}],
-        likelihoods=[{"name": "L", "distributions": ["g"], "data": ["d"]}])
-    with pytest.raises(LikelihoodError, match=r"cannot sample 'x' for distribution 'g': its range \[-inf, inf\]"):
-        ws.likelihood().sample(1)
+        {"name": "g", "type": "gaussian_dist", "x": "x", "mean": 0.5, "sigma": 2.0},
+        {"name": "h", "type": "gaussian_dist", "x": "y", "mean": 0.0, "sigma": 1.0},
+        {"name": "gh", "type": "product_dist", "factors": ["g", "h"]}],
+        data=[{"name": "d", "type": "unbinned", "entries": [[0.1], [0.3]], "axes": [{"name": "x"}]},
+              {"name": "d2", "type": "unbinned", "entries": [[0.1, 0.2]], "axes": [{"name": "x"}, {"name": "y"}]}],
+        likelihoods=[{"name": "L", "distributions": ["g"], "data": ["d"]},
+                     {"name": "L2", "distributions": ["gh"], "data": ["d2"]}])
+    # x has no range: sampled over the range holding all but e^-60 of the probability
+    x = np.concatenate([t.density[0][0]["x"] for t in ws.likelihood("L").sample(5000, seed=1)])
+    ks = stats.kstest(x, lambda v: stats.norm.cdf(v, 0.5, 2.0))
+    assert ks.pvalue > 1e-3
+    with pytest.raises(LikelihoodError, match=r"sampling distribution 'gh' needs exactly one observable, it has "
+                                              r"\['x', 'y'\]"):
+        ws.likelihood("L2").sample(1)
 
 
 # -- upper limits ------------------------------------------------------------------------------
