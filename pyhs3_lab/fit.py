@@ -45,17 +45,21 @@ class NLL:
     abort
         Called before every evaluation; if it returns True the evaluation raises
         :class:`FitCancelled`.
+    limits
+        Other ranges ``{name: (lo, hi)}`` than the likelihood's for some floating parameters.
     """
 
     errordef = 0.5
 
     def __init__(self, likelihood: Likelihood, floating: Sequence[str], values: Mapping[str, float] | None = None,
-                 abort: Callable[[], bool] | None = None) -> None:
+                 abort: Callable[[], bool] | None = None,
+                 limits: Mapping[str, tuple[float, float]] | None = None) -> None:
         self.likelihood = likelihood
         self.names = tuple(floating)
         self._parameters: dict[str, tuple[float, float] | None] = {}
+        limits = limits or {}
         for n in self.names:
-            lo, hi = likelihood.bounds(n)
+            lo, hi = limits[n] if n in limits else likelihood.bounds(n)
             self._parameters[n] = None if (math.isinf(lo) and math.isinf(hi)) else (lo, hi)
         start = likelihood.values(values)
         for n in self.names:  # floating parameters need a start value too
@@ -255,6 +259,7 @@ def fit(
     tolerance: float | None = None,
     ncall: int | None = None,
     abort: Callable[[], bool] | None = None,
+    limits: Mapping[str, tuple[float, float]] | None = None,
 ) -> FitResult:
     """Minimise the NLL of ``likelihood`` with iminuit: MIGRAD, then HESSE, then MINOS if asked.
 
@@ -277,6 +282,8 @@ def fit(
     abort
         Called before each NLL evaluation; returning True cancels the fit, which then returns
         ``valid=False`` with message ``"cancelled"``.
+    limits
+        Ranges ``{name: (lo, hi)}`` that replace the likelihood's for these parameters in this fit.
 
     Returns
     -------
@@ -296,7 +303,12 @@ def fit(
     if bad:
         raise FitError(f"{likelihood.path}: MINOS was asked for {bad}, which do not float; the floating parameters "
                        f"are {floating}")
-    nll = NLL(likelihood, floating, start, abort)
+    if limits:
+        likelihood._check_names(limits)
+        empty = {k: v for k, v in limits.items() if not float(v[0]) < float(v[1])}
+        if empty:
+            raise FitError(f"{likelihood.path}: empty limits {empty}; expected lo < hi")
+    nll = NLL(likelihood, floating, start, abort, limits)
     fixed_names = tuple(n for n in likelihood.parameter_names if n in fixed_vals)
     x0 = nll.start
     f0 = likelihood._evaluate(nll.full_values(x0))  # structural errors raise here, before iminuit runs

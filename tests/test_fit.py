@@ -289,3 +289,13 @@ def test_error_wall_outside_the_models_domain(workspaces_dir: Any) -> None:
     bad[list(lik.floating).index("a0")] = -5.0  # the density is negative away from the narrow summand
     assert nll(bad) == pytest.approx(10.0 + 1e3 + 10.0)
     assert nll.n_invalid == 1
+
+
+def test_limits_for_one_fit(x: np.ndarray) -> None:
+    lik = normal_ws(x).likelihood()
+    res = lik.fit(limits={"mu": (-1.0, 0.5)})
+    assert res.values["mu"] == pytest.approx(0.5, abs=1e-3)  # the MLE (about 1.2) is above the limit
+    assert "at its limit" in res.message
+    assert lik.bounds("mu") == (-10.0, 10.0)  # the likelihood is unchanged
+    with pytest.raises(FitError, match=r"empty limits \{'mu': \(1.0, 1.0\)\}"):
+        lik.fit(limits={"mu": (1.0, 1.0)})
