@@ -42,6 +42,13 @@ function childPath(parent: string, key: string | number): string {
 
 function preview(value: Json): string {
   if (Array.isArray(value)) {
+    // short lists of numbers/strings (a data entry, bin contents) are shown inline
+    if (value.length <= 8 && value.every(v => v === null || typeof v !== "object")) {
+      const text = JSON.stringify(value);
+      if (text.length <= 80) {
+        return text;
+      }
+    }
     return `[${value.length} item${value.length === 1 ? "" : "s"}]`;
   }
   if (isObject(value)) {
