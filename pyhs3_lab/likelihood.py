@@ -366,6 +366,8 @@ class Likelihood:
         self.init: dict[str, float] = {p.name: p.value for p in params if not math.isnan(p.value)}
         # values the evaluator needs besides the parameters (e.g. observables of other terms)
         self._base_values: dict[str, Any] = dict(self.model.values)
+        #: the data set given with :meth:`with_data` (None: the workspace's data)
+        self.pseudo_data: PseudoData | None = None
 
     # -- construction helpers ------------------------------------------------------------
 
@@ -664,7 +666,9 @@ class Likelihood:
 
     def with_data(self, data: PseudoData) -> Likelihood:
         """The same likelihood with other data (pseudo-data from :meth:`sample` or :meth:`asimov`)."""
-        return self._replaced(data.density, data.counts, data.global_observables)
+        new = self._replaced(data.density, data.counts, data.global_observables)
+        new.pseudo_data = data  # what a worker process needs to rebuild it (pyhs3_lab.toys.recipe_of)
+        return new
 
     def __repr__(self) -> str:
         return (f"<Likelihood {self.name!r}: {len(self.distributions)} distribution(s), "

@@ -430,11 +430,13 @@ def asimov(lik: Likelihood, params: Mapping[str, float] | None = None) -> Pseudo
 
 @dataclass(frozen=True, eq=False)
 class Recipe:
-    """What a worker needs to rebuild a likelihood: the workspace JSON and the construction arguments."""
+    """What a worker needs to rebuild a likelihood: the workspace JSON, the construction arguments and
+    the data set given with ``with_data`` (if any)."""
 
     digest: str
     workspace_json: str
-    arguments: str  # JSON of the likelihood's construction arguments
+    arguments: str  # JSON of the likelihood's construction arguments (with a digest of the pseudo-data)
+    pseudo_data: PseudoData | None = None
 
     def __hash__(self) -> int:
         return hash((self.digest, self.arguments))
@@ -459,8 +461,27 @@ def recipe_of(lik: Likelihood) -> Recipe:
         "parameter_set": model.parameter_set_name,
         "conventions": model.compiled.options.get("conventions", "root"),
         "bounds": sorted([k, v[0], v[1]] for k, v in model.bounds.items()),
+        "pseudo_data": _digest_of(lik.pseudo_data),
     }
-    return Recipe(hashlib.sha256(text.encode()).hexdigest(), text, json.dumps(args, sort_keys=True))
+    return Recipe(hashlib.sha256(text.encode()).hexdigest(), text, json.dumps(args, sort_keys=True),
+                  lik.pseudo_data)
+
+
+def _digest_of(data: PseudoData | None) -> str | None:
+    if data is None:
+        return None
+    h = hashlib.sha256()
+    for cols, w in data.density:
+        for k in sorted(cols):
+            h.update(k.encode())
+            h.update(np.ascontiguousarray(cols[k], dtype=float).tobytes())
+        h.update(b"w" if w is not None else b"-")
+        if w is not None:
+            h.update(np.ascontiguousarray(w, dtype=float).tobytes())
+    for c in data.counts:
+        h.update(np.ascontiguousarray(c, dtype=float).tobytes())
+    h.update(json.dumps(sorted(data.global_observables.items())).encode())
+    return h.hexdigest()
 
 
 @lru_cache(maxsize=4)
@@ -473,8 +494,9 @@ def likelihood_from_recipe(recipe: Recipe) -> Likelihood:
     a = json.loads(recipe.arguments)
     model = ws.model(a["domain"], a["parameter_set"], conventions=a["conventions"])
     model.bounds = {k: (float(lo), float(hi)) for k, lo, hi in a["bounds"]}
-    return Likelihood(ws, a["distributions"], a["data"], a["aux"], name=a["name"], model=model,
-                      parameters_of_interest=a["pois"], global_observables=a["globs"], path=a["path"])
+    lik = Likelihood(ws, a["distributions"], a["data"], a["aux"], name=a["name"], model=model,
+                     parameters_of_interest=a["pois"], global_observables=a["globs"], path=a["path"])
+    return lik if recipe.pseudo_data is None else lik.with_data(recipe.pseudo_data)
 
 
 def run_profile_chunk(recipe: Recipe, poi: str, points: Sequence[float], start: Mapping[str, float],

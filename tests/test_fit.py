@@ -299,3 +299,15 @@ def test_limits_for_one_fit(x: np.ndarray) -> None:
     assert lik.bounds("mu") == (-10.0, 10.0)  # the likelihood is unchanged
     with pytest.raises(FitError, match=r"empty limits \{'mu': \(1.0, 1.0\)\}"):
         lik.fit(limits={"mu": (1.0, 1.0)})
+
+
+def test_profile_of_other_data_through_an_executor(x: np.ndarray) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    lik = normal_ws(x).likelihood()
+    other = lik.with_data(lik.sample(1, params={"mu": 3.0}, seed=2)[0])
+    grid = np.array([2.8, 3.0, 3.2])
+    serial = other.profile("mu", grid, tolerance=1e-5)
+    with ThreadPoolExecutor(2) as ex:  # the workers rebuild the likelihood with the same pseudo-data
+        parallel = other.profile("mu", grid, executor=ex, tolerance=1e-5)
+    np.testing.assert_allclose(parallel.nll, serial.nll, rtol=1e-9)
