@@ -52,6 +52,8 @@ _POINT_LEVELS = 52
 #: at most this many special points are used (a large parameter batch gives one per element)
 _MAX_POINTS = 16
 _EPS = float(np.finfo(float).eps)
+#: at most this many integrand values in one pass (memory: 8 bytes each, several copies)
+_MAX_VALUES = 20_000_000
 
 LogIntegrand = Callable[[Array], Array]
 """Maps nodes of shape (K, 1, ..., 1) to log f of shape (K, *batch)."""
@@ -285,6 +287,10 @@ def log_integrate(
         bl, br = all_l[refine], all_r[refine]
         bm = 0.5 * (bl + br)
         left, right = np.concatenate([bl, bm]), np.concatenate([bm, br])
+        if len(left) * 15 * max(int(np.prod(batch_shape)), 1) > _MAX_VALUES:
+            raise EvaluationError(
+                f"numerical integration over [{lo}, {hi}] needs {len(left)} more intervals for each of "
+                f"{int(np.prod(batch_shape))} parameter combinations at once; evaluate fewer at a time")
         lf, half, _t = evaluate(left, right)
     else:  # pragma: no cover - bisection beyond double precision
         raise EvaluationError(f"numerical integration over [{lo}, {hi}] did not converge")

@@ -190,3 +190,16 @@ def test_support_edge_hidden_between_nodes(m0: float, c: float, p: float, lo: fl
     s, ua = p + 1, 1 - (lo / m0) ** 2
     want = math.log(0.5 * m0 * m0) - s * math.log(-c) + special.gammaln(s) + math.log(special.gammainc(s, -c * ua))
     assert float(log_integrate(log_f, lo, hi)) == pytest.approx(want, abs=1e-12)
+
+
+def test_too_large_a_batch_is_refused_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyhs3_lab.integrate
+
+    monkeypatch.setattr(pyhs3_lab.integrate, "_MAX_VALUES", 200_000)  # the real limit is 2e7 values
+    width = np.geomspace(1e-6, 1.0, 400)  # many very different integrands at once need many intervals
+
+    def log_f(x: np.ndarray) -> np.ndarray:
+        return -0.5 * ((x - 0.3) / width) ** 2
+
+    with pytest.raises(EvaluationError, match="400 parameter combinations at once"):
+        log_integrate(log_f, 0.0, 1.0, batch_ndim=1)
