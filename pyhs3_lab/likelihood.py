@@ -296,6 +296,7 @@ class Likelihood:
         parameters_of_interest: Sequence[str] = (),
         global_observables: Iterable[str] = (),
         path: str = "",
+        pair_paths: Sequence[str] | None = None,
     ) -> None:
         if len(distributions) != len(data):
             raise LikelihoodError(f"likelihood {name!r}: {len(distributions)} distributions but {len(data)} data "
@@ -317,7 +318,8 @@ class Likelihood:
         self._count_terms: list[_CountsTerm] = []
         data_by_name = {d.name: d for d in self.model.spec.data}
         for i, (dist, dat) in enumerate(zip(self.distributions, self.data, strict=True)):
-            where = f"{self.path}.data[{i}]"
+            # the JSON path of this pair's data entry (several likelihoods summed: each its own)
+            where = pair_paths[i] if pair_paths is not None and i < len(pair_paths) else f"{self.path}.data[{i}]"
             if isinstance(dat, str):
                 obj = data_by_name.get(dat)
                 if obj is None:
@@ -793,15 +795,17 @@ def build_likelihood(
     aux: list[str] = list(aux_distributions)
     # parameters of interest: those of the analyses that use these likelihoods
     pois = [p for a in workspace.analyses if a.likelihood in names for p in a.parameters_of_interest]
+    pair_paths: list[str] = []
     for n in names:
         spec = liks[n]
         dists += spec.distributions
         dats += spec.data
         aux += spec.aux_distributions
+        pair_paths += [f"{spec.path}.data[{j}]" for j in range(len(spec.data))]
     label = names[0] if len(names) == 1 else "+".join(names)
     path = liks[names[0]].path if len(names) == 1 else ""
     return Likelihood(workspace, dists, dats, aux, name=label, model=model, path=path,
-                      parameters_of_interest=list(dict.fromkeys(pois)))
+                      parameters_of_interest=list(dict.fromkeys(pois)), pair_paths=pair_paths)
 
 
 def build_analysis(workspace: Workspace, name: str | None = None, *, conventions: str = "root") -> Analysis:

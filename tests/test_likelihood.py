@@ -248,6 +248,8 @@ def test_error_bin_count_mismatch() -> None:
 def test_error_parameter_without_value(sample: np.ndarray) -> None:
     spec = gauss_ws(sample)
     spec["parameter_points"][0]["parameters"] = [{"name": "mu", "value": 0.0}, {"name": "nom_mu", "value": 0.0}]
+    # no range either (ROOT starts a parameter with a finite range and no value at its middle)
+    spec["domains"][0]["axes"] = [a for a in spec["domains"][0]["axes"] if a["name"] != "sigma"]
     lik = pyhs3_lab.Workspace(**spec).likelihood()
     with pytest.raises(LikelihoodError, match=r"parameter\(s\) \['sigma'\] have no value.*lik.nll\(\{'sigma'"):
         lik.nll()
@@ -372,3 +374,12 @@ def test_expected_counts_per_sample(workspaces_dir: Path) -> None:
     assert set(lik.expected()) == {channel}
     with pytest.raises(LikelihoodError, match="'nope' is not a bin-count distribution"):
         lik.expected("nope")
+
+
+def test_errors_of_summed_likelihoods_name_each_json_path(sample: np.ndarray) -> None:
+    spec = gauss_ws(sample)
+    spec["data"].append({"name": "d2", "type": "unbinned", "entries": [[0.1]], "axes": [{"name": "y"}]})
+    spec["likelihoods"].append({"name": "L2", "distributions": ["g"], "data": ["d2"]})
+    ws = pyhs3_lab.Workspace(**spec)
+    with pytest.raises(LikelihoodError, match=r"^likelihoods\[1\]\.data\[0\]: data 'd2' \(data\[1\]\) has axes"):
+        ws.likelihood(["L", "L2"])
