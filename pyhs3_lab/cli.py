@@ -57,7 +57,7 @@ def _num(x: float) -> str:
 def _validate_one(path: str, out: TextIO) -> int:
     """Print the problems of one file; return their number."""
     try:
-        ws = Workspace.load(path)
+        ws = Workspace.load(path, strict=True)
     except SchemaError as exc:
         print(f"{path}: {len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}", file=out)
         for p in exc.problems:

@@ -203,6 +203,16 @@ class Model:
                 if name not in self.bounds and (lo is not None or hi is not None):
                     self.bounds[name] = (-math.inf if lo is None else lo, math.inf if hi is None else hi)
             const |= op.constant_parameters()
+        # A parameter with a finite range but no value anywhere starts at the middle of its
+        # range, as ROOT's importer does (RooRealVar(name, title, min, max)). Listed in
+        # ``Model.defaulted`` so that it is visible.
+        self.defaulted: list[str] = []
+        for name in self.graph.parameters:
+            if name not in values:
+                lo, hi = self.bounds.get(name, (-math.inf, math.inf))
+                if math.isfinite(lo) and math.isfinite(hi):
+                    values[name] = 0.5 * (lo + hi)
+                    self.defaulted.append(name)
         return values, const
 
     # -- queries -----------------------------------------------------------------------

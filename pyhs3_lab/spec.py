@@ -520,22 +520,34 @@ def _str_list(c: _Collector, raw: Mapping[str, Any], key: str, path: str, name: 
     return tuple(out)
 
 
-def validate(raw: dict[str, Any]) -> WorkspaceSpec:
-    """Validate a workspace dict; raise :class:`SchemaError` listing every problem."""
+def validate(raw: dict[str, Any], *, strict: bool = False) -> WorkspaceSpec:
+    """Validate a workspace dict; raise :class:`SchemaError` listing every problem.
+
+    HS3 requires ``metadata.hs3_version``, and ROOT refuses files without it; some real
+    files (HS3.jl's ``histfactory_hl.json``) have no metadata at all. With ``strict=False``
+    (the default, so that every real file can be opened) its absence is a warning in
+    ``WorkspaceSpec.warnings`` and the file is read as the current version; with
+    ``strict=True`` (``pyhs3-lab validate``) it is a problem like any other.
+    """
     c = _Collector()
+    lenient = _Collector()  # problems that strict=False only warns about
     if not isinstance(raw, dict):
         raise SchemaError([Problem("", f"a workspace is a JSON object, got {_type_name(raw)}")])
 
     meta_raw = raw.get("metadata")
     metadata = Metadata(hs3_version="?")
     if meta_raw is None:
-        c.add("metadata", "the workspace has no metadata", field="metadata",
-              expected='{"hs3_version": "0.2", ...} (required by HS3)')
+        lenient.add("metadata", "the workspace has no metadata (read as HS3 0.2)", field="metadata",
+                    expected='{"hs3_version": "0.2", ...} (required by HS3)')
     elif not isinstance(meta_raw, dict):
         c.add("metadata", f"metadata is {_type_name(meta_raw)}", field="metadata", expected="an object")
     else:
         version = meta_raw.get("hs3_version")
-        if not isinstance(version, str) or not version:
+        if version is None:
+            lenient.add("metadata.hs3_version", "metadata has no hs3_version (read as HS3 0.2)",
+                        field="hs3_version", expected='a version string such as "0.2" (required by HS3)')
+            version = "?"
+        elif not isinstance(version, str) or not version:
             c.add("metadata.hs3_version", f"hs3_version is {_type_name(version)}", field="hs3_version",
                   expected='a version string such as "0.2"')
             version = "?"
@@ -680,6 +692,10 @@ def validate(raw: dict[str, Any]) -> WorkspaceSpec:
         else:
             seen[name] = path
 
+    if strict:
+        c.problems[:0] = lenient.problems
+    else:
+        c.warnings[:0] = lenient.problems
     if c.problems:
         raise SchemaError(c.problems)
     return WorkspaceSpec(

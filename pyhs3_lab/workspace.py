@@ -44,14 +44,23 @@ class Workspace:
     """
 
     def __init__(self, **data: Any) -> None:
-        self._spec: WorkspaceSpec = validate(io.read(dict(data)))
+        self._setup(io.read(dict(data)), strict=False)
+
+    def _setup(self, raw: dict[str, Any], *, strict: bool) -> None:
+        self._spec: WorkspaceSpec = validate(raw, strict=strict)
         self._graph = Graph(self._spec)
         self._compiled: dict[str, Compiled] = {}
 
     @classmethod
-    def load(cls, source: io.Source) -> Workspace:
-        """Load from a path (``str`` or ``Path``), a JSON text, bytes, or a dict."""
-        return cls(**io.read(source))
+    def load(cls, source: io.Source, *, strict: bool = False) -> Workspace:
+        """Load from a path (``str`` or ``Path``), a JSON text, bytes, or a dict.
+
+        ``strict=True`` also refuses what HS3 requires but real files sometimes lack
+        (``metadata.hs3_version``); by default that is only a warning (``ws.spec.warnings``).
+        """
+        ws = cls.__new__(cls)
+        ws._setup(io.read(source), strict=strict)
+        return ws
 
     @classmethod
     def from_pyhf(cls, spec: io.Source, measurement: str | None = None, **options: Any) -> Workspace:

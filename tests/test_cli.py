@@ -95,7 +95,7 @@ def test_info(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "  d: unbinned, 100 entries; axes x [-5, 5]" in out
     assert ("parameters (3):\n"
             "  name   value  min  max  const        role\n"
-            "  x          -   -5    5         observable\n"
+            "  x          0   -5    5         observable\n"
             "  mu         0   -3    3          parameter\n"
             "  sigma      1  0.1    5          parameter\n") in out
     assert "likelihoods (2):\n  L0: g | d\n  L1: g | d\n" in out

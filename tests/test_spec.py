@@ -55,11 +55,34 @@ def test_valid_workspace_evaluates_and_round_trips(tmp_path: Any) -> None:
 
 
 def test_missing_metadata() -> None:
+    """Strict validation refuses a file without metadata; by default it loads with a warning
+    (a real HS3.jl file has none, and every real file must open)."""
     data = base()
     del data["metadata"]
-    (p,) = problems(data)
+    with pytest.raises(SchemaError) as info:
+        pyhs3_lab.Workspace.load(data, strict=True)
+    (p,) = info.value.problems
     assert p.path == "metadata"
     assert "hs3_version" in (p.expected or "")
+    ws = pyhs3_lab.Workspace.load(data)
+    assert [w.path for w in ws.spec.warnings] == ["metadata"]
+    assert ws.to_dict() == data
+    data["metadata"] = {"authors": ["me"]}
+    with pytest.raises(SchemaError, match="hs3_version"):
+        pyhs3_lab.Workspace.load(data, strict=True)
+    data["metadata"] = {"hs3_version": 2}
+    with pytest.raises(SchemaError, match="hs3_version"):
+        pyhs3_lab.Workspace.load(data)
+
+
+def test_parameter_without_value_starts_in_the_middle_of_its_range() -> None:
+    """As ROOT's importer (RooRealVar(name, title, min, max)); listed in Model.defaulted."""
+    data = base()
+    data["parameter_points"][0]["parameters"] = [p for p in data["parameter_points"][0]["parameters"]
+                                                 if p["name"] != "sigma"]
+    model = pyhs3_lab.Workspace.load(data).model()
+    assert model.values["sigma"] == pytest.approx(2.55)
+    assert model.defaulted == ["x", "sigma"]  # the observable x has no value either
 
 
 def test_all_problems_are_reported_at_once() -> None:

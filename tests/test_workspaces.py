@@ -30,14 +30,12 @@ FILES = workspace_files()
 #: (file relative to workspaces/, distribution) -> why it cannot be evaluated
 PINNED: dict[tuple[str, str], str] = {
     ("HS3.jl/test_gg/test_gg_unbinned_argus.json", "model_channel1"):
-        "parameter 'slope' has a range in default_domain but no value in any parameter point",
+        "at the default values (m0 = 1, slope = 0.8: the middle of its range, which ROOT uses as well) every data "
+        "point lies above the ARGUS endpoint m0, where the pdf is 0; HS3.jl's reference CSV gives Inf too",
 }
 
 #: files that do not load: file -> (text the SchemaError must contain, why)
-PINNED_LOAD: dict[str, tuple[str, str]] = {
-    "HS3.jl/histfactory_hl.json": ("metadata", "the file has no metadata.hs3_version, which HS3 requires "
-                                               "(ROOT refuses it too, roofit-reference.md)"),
-}
+PINNED_LOAD: dict[str, tuple[str, str]] = {}
 
 
 def _load(path: Path) -> pyhs3_lab.Workspace | None:
@@ -133,7 +131,8 @@ def test_loads_and_round_trips(path: Path) -> None:
     assert ws.to_dict() == original
     # the dict we give back is a copy: changing it does not change the workspace
     copy = ws.to_dict()
-    copy["metadata"]["hs3_version"] = "changed"
+    copy["added_by_the_test"] = {"changed": True}
+    next(v for v in copy.values() if isinstance(v, list)).clear()
     assert ws.to_dict() == original
 
 
