@@ -151,6 +151,7 @@ class ChannelBatch:
             weights[i, :len(col)] = 1.0 if t.weights is None else np.asarray(t.weights, dtype=float)
         data.flags.writeable = False
         self.data = data
+        self._inside = bool(np.all((data >= lo) & (data <= hi)))
         self.padded = any(n_i != width for n_i in lengths) or any(t.weights is not None for t in self.terms)
         self.weights = weights if self.padded else None
         self.n_events = np.array([t.n_events for t in self.terms], dtype=float).reshape(n, 1)
@@ -178,11 +179,14 @@ class ChannelBatch:
         keys: list[Any] = []
         for name, names, differ in self.slots:
             if differ:
-                vals = tuple([values[x] for x in names])
-                if not all(type(v) is float for v in vals):
+                try:
+                    col = np.array([values[x] for x in names], dtype=float)
+                except (TypeError, ValueError):
                     return None
-                out.append(np.array(vals, dtype=float).reshape(len(vals), 1))
-                keys.append(vals)
+                if col.ndim != 1:
+                    return None
+                out.append(col.reshape(len(names), 1))
+                keys.append(tuple(col.tolist()))
             else:
                 v = values[name]
                 if type(v) is not float:
@@ -200,6 +204,9 @@ class ChannelBatch:
         inputs: dict[str, Any] = {name: v for (name, _, _), v in zip(self.slots, slot_vals, strict=True)}
         inputs[self.obs] = self.data
         ev = Evaluator(self.model.compiled, inputs, self.model.bounds, self.observables)
+        if self._inside:
+            # the (read-only) data were checked against the range once: no per-call bounds test
+            ev._overridden = self.observables
         keys: dict[str, tuple[Any, ...]] = {}
         for d, idx in self._dist_slots.items():
             key = tuple([slot_keys[i] for i in idx])
@@ -237,7 +244,7 @@ class ChannelBatch:
     def cached_nll(self, values: Mapping[str, Any]) -> float:
         if self.ok is False:
             return self.general_nll(values)
-        key = tuple(values.get(n) for n in self.deps)
+        key = tuple(map(values.get, self.deps))
         last = self._last
         if last is not None and last[0] == key:
             return last[1]

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ..evaluate import Evaluator
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+_SQRT_HALF = math.sqrt(0.5)
 
 
 # ---------------------------------------------------------------------------------------
@@ -38,6 +39,24 @@ _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 def _arr(value: Any) -> Array:
     return np.asarray(value, dtype=float)
+
+
+def _log_ndtr_float(x: float) -> float:
+    """log Φ(x) for a float with math (scipy.special on a scalar costs a ufunc dispatch)."""
+    if x > 0.0:
+        return math.log1p(-0.5 * math.erfc(x * _SQRT_HALF))
+    if x > -20.0:
+        return math.log(0.5 * math.erfc(-x * _SQRT_HALF))
+    return float(special.log_ndtr(x))
+
+
+def _log_diff_exp_float(a: float, b: float) -> float:
+    if b == -math.inf:
+        return a
+    d = b - a
+    if d >= 0.0:
+        return -math.inf if d == 0.0 else math.nan
+    return a + math.log1p(-math.exp(d))
 
 
 def log_diff_exp(a: Any, b: Any) -> Array:
@@ -50,6 +69,13 @@ def log_diff_exp(a: Any, b: Any) -> Array:
 
 def log_std_gauss_integral(a: Any, b: Any) -> Array:
     """log ∫_a^b exp(-t²/2) dt elementwise (-inf where a >= b), accurate in both tails."""
+    if np.ndim(a) == 0 and np.ndim(b) == 0:  # scalars: math, no ufunc dispatch
+        fa, fb = float(a), float(b)
+        if not fa < fb:
+            return np.asarray(-math.inf if not (math.isnan(fa) or math.isnan(fb)) else math.nan)
+        if fa > 0.0:
+            fa, fb = -fb, -fa
+        return np.asarray(_log_diff_exp_float(_log_ndtr_float(fb), _log_ndtr_float(fa)) + _LOG_SQRT_2PI)
     a, b = np.broadcast_arrays(_arr(a), _arr(b))
     flip = a > 0  # both in the upper tail: use the symmetry t -> -t
     lo, hi = np.where(flip, -b, a), np.where(flip, -a, b)
@@ -59,6 +85,10 @@ def log_std_gauss_integral(a: Any, b: Any) -> Array:
 
 def log_gauss_integral(mean: Any, sigma: Any, lo: Any, hi: Any) -> Array:
     """log ∫_lo^hi exp(-(x-mean)^2 / (2 sigma^2)) dx, accurate in the tails."""
+    if np.ndim(mean) == 0 and np.ndim(sigma) == 0 and np.ndim(lo) == 0 and np.ndim(hi) == 0:
+        m, s = float(mean), float(sigma)
+        if s > 0.0:
+            return np.asarray(float(log_std_gauss_integral((float(lo) - m) / s, (float(hi) - m) / s)) + math.log(s))
     mean, sigma = _arr(mean), _arr(sigma)
     return np.asarray(log_std_gauss_integral((lo - mean) / sigma, (hi - mean) / sigma) + np.log(sigma))
 
