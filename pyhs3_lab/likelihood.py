@@ -538,7 +538,9 @@ class Likelihood:
         given.update(kwargs)
         self._check_names(given)
         full = self._full_values(given)
-        val = self._evaluate(full)
+        # far from the data, log-space terms over- or underflow; the value (inf) says so itself
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            val = self._evaluate(full)
         if roofit_simultaneous and self.n_channels > 1:
             val += self.n_events * math.log(self.n_channels)
         return val
