@@ -34,6 +34,8 @@ export interface CollapseOptions {
   roles?: Record<string, ParamRole> | undefined;
   /** groups the user has expanded */
   expanded: Set<string>;
+  /** in a large graph, groups with more members than this are folded (default 12) */
+  maxRow?: number;
 }
 
 const ROLE_LABEL: Record<ParamRole, string> = {
@@ -50,8 +52,14 @@ export function groupKey(node: GraphNode, roles: Record<string, ParamRole> | und
     return `param:${role ?? "parameter"}`;
   }
   if (node.kind === "function") return `func:${node.type}`;
+  if (node.kind === "data") return `data:${node.type}`;
+  if (node.kind === "distribution") return `dist:${node.type}`;
+  if (node.kind === "likelihood") return "lik:likelihood";
   return null;
 }
+
+/** Folding order: parameters always (when the graph is large), the others only while still too large. */
+const FOLD_ORDER = ["param:", "func:", "data:", "dist:", "lik:"];
 
 export function groupLabel(key: string, n: number): string {
   const [what, sub] = key.split(":", 2) as [string, string];
@@ -59,7 +67,10 @@ export function groupLabel(key: string, n: number): string {
     const lbl = sub in ROLE_LABEL ? ROLE_LABEL[sub as ParamRole] : "parameters";
     return `${n} ${lbl}`;
   }
-  return `${n} functions (${sub})`;
+  if (what === "func") return `${n} functions (${sub})`;
+  if (what === "data") return `${n} data (${sub})`;
+  if (what === "dist") return `${n} distributions (${sub})`;
+  return `${n} likelihoods`;
 }
 
 export function collapseGraph(graph: GraphData, opts: CollapseOptions): VisibleGraph {
@@ -75,15 +86,16 @@ export function collapseGraph(graph: GraphData, opts: CollapseOptions): VisibleG
   if (graph.nodes.length > opts.collapseAbove) {
     // parameters first; functions only while the graph is still too large
     let count = graph.nodes.length;
-    const order = [...groups.keys()].sort((a, b) => {
-      const pa = a.startsWith("param:") ? 0 : 1;
-      const pb = b.startsWith("param:") ? 0 : 1;
-      return pa - pb || (groups.get(b)?.length ?? 0) - (groups.get(a)?.length ?? 0);
-    });
+    const rank = (k: string): number => FOLD_ORDER.findIndex((p) => k.startsWith(p));
+    const order = [...groups.keys()].sort(
+      (a, b) => rank(a) - rank(b) || (groups.get(b)?.length ?? 0) - (groups.get(a)?.length ?? 0),
+    );
     for (const k of order) {
       const members = groups.get(k) ?? [];
       if (members.length < opts.minGroup || opts.expanded.has(k)) continue;
-      if (k.startsWith("func:") && count <= opts.collapseAbove) continue;
+      // in a large graph, a long row of similar nodes is folded even when the count is down
+      const longRow = members.length > (opts.maxRow ?? 12);
+      if (!k.startsWith("param:") && count <= opts.collapseAbove && !longRow) continue;
       folded.add(k);
       count -= members.length - 1;
     }

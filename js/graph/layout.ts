@@ -56,3 +56,78 @@ export function layoutGraph(g: VisibleGraph): Layout {
   const gl = dg.graph();
   return { nodes, edges, width: gl.width ?? 0, height: gl.height ?? 0 };
 }
+
+/** A layout as plain JSON (for postMessage). */
+export interface SerializedLayout {
+  nodes: PlacedNode[];
+  edges: PlacedEdge[];
+  width: number;
+  height: number;
+}
+
+export function serializeLayout(l: Layout): SerializedLayout {
+  return { nodes: [...l.nodes.values()], edges: l.edges, width: l.width, height: l.height };
+}
+
+export function deserializeLayout(s: SerializedLayout): Layout {
+  return { nodes: new Map(s.nodes.map((n) => [n.id, n])), edges: s.edges, width: s.width, height: s.height };
+}
+
+/** Something that lays out a graph asynchronously (a Web Worker). */
+export type LayoutRunner = (g: VisibleGraph) => Promise<Layout>;
+
+/** The minimal Worker interface used (a real Worker, or a fake in tests). */
+export interface WorkerLike {
+  postMessage(msg: unknown): void;
+  onmessage: ((e: MessageEvent) => void) | null;
+  onerror: ((e: ErrorEvent) => void) | null;
+  terminate(): void;
+}
+
+/**
+ * Runs layouts in a worker made by `makeWorker` (created on first use). Replies are matched by
+ * id; a worker error rejects every pending layout, and the next call starts a new worker.
+ */
+export function workerLayout(makeWorker: () => WorkerLike): LayoutRunner & { terminate(): void } {
+  let worker: WorkerLike | null = null;
+  let next = 0;
+  const pending = new Map<number, { resolve: (l: Layout) => void; reject: (e: Error) => void }>();
+  const start = (): WorkerLike => {
+    const w = makeWorker();
+    w.onmessage = (e: MessageEvent) => {
+      const msg = e.data as { id: number; layout?: SerializedLayout; error?: string };
+      const p = pending.get(msg.id);
+      if (p === undefined) return;
+      pending.delete(msg.id);
+      if (msg.layout !== undefined) p.resolve(deserializeLayout(msg.layout));
+      else p.reject(new Error(msg.error ?? "layout failed"));
+    };
+    w.onerror = (e: ErrorEvent) => {
+      for (const p of pending.values()) p.reject(new Error(`layout worker: ${e.message}`));
+      pending.clear();
+      w.terminate();
+      worker = null;
+    };
+    return w;
+  };
+  const run = (g: VisibleGraph): Promise<Layout> => {
+    worker ??= start();
+    const id = ++next;
+    const w = worker;
+    return new Promise<Layout>((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+      w.postMessage({
+        id,
+        graph: { nodes: g.nodes.map((n) => ({ id: n.id, label: n.label, kind: n.kind })), edges: g.edges },
+      });
+    });
+  };
+  return Object.assign(run, {
+    terminate(): void {
+      worker?.terminate();
+      worker = null;
+      for (const p of pending.values()) p.reject(new Error("layout worker stopped"));
+      pending.clear();
+    },
+  });
+}

@@ -8,11 +8,13 @@
 
 import { type VisibleGraph, type VisibleNode, collapseGraph } from "./collapse";
 import { describeParameter, resolvePath } from "./from-hs3";
-import { type Layout, NODE_HEIGHT, displayLabel, layoutGraph } from "./layout";
+import { type Layout, type LayoutRunner, NODE_HEIGHT, displayLabel, layoutGraph } from "./layout";
 import { GRAPH_CSS } from "./style";
 import type { GraphData, GraphNode, ParamRole } from "./types";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
+/** the smallest zoom "Fit" uses: labels stay legible */
+const MIN_FIT_ZOOM = 0.55;
 
 export interface GraphViewOptions {
   /** the raw HS3 document; used to show a node's JSON when `describe` is not given */
@@ -31,6 +33,10 @@ export interface GraphViewOptions {
   minGroup?: number;
   /** CSS height of the drawing area (default "420px") */
   height?: string;
+  /** lays out large graphs off the main thread (e.g. `workerLayout(() => new Worker(...))`) */
+  layoutRunner?: LayoutRunner;
+  /** use `layoutRunner` when more nodes than this are drawn (default 120) */
+  workerAbove?: number;
 }
 
 export interface GraphView {
@@ -138,13 +144,15 @@ export function renderGraph(el: HTMLElement, graph: GraphData, opts: GraphViewOp
     const w = canvas.clientWidth || 600;
     const hgt = canvas.clientHeight || 420;
     if (layout.width <= 0 || layout.height <= 0) return;
-    const k = Math.min(1.5, Math.max(0.05, Math.min(w / layout.width, hgt / layout.height) * 0.95));
+    // never smaller than readable: a wide graph shows its top centre, the rest is a pan away
+    const k = Math.min(1.5, Math.max(MIN_FIT_ZOOM, Math.min(w / layout.width, hgt / layout.height) * 0.95));
     transform = { k, x: (w - layout.width * k) / 2, y: Math.max(4, (hgt - layout.height * k) / 2) };
     applyTransform();
   };
 
   const collapseAbove = (): number => forceCollapsedAbove ?? opts.collapseAbove ?? 60;
 
+  let drawSeq = 0;
   const draw = (): void => {
     byId.clear();
     for (const n of data.nodes) byId.set(n.id, n);
@@ -154,7 +162,32 @@ export function renderGraph(el: HTMLElement, graph: GraphData, opts: GraphViewOp
       roles,
       expanded,
     });
+    const seq = ++drawSeq;
+    const runner = opts.layoutRunner;
+    if (runner !== undefined && visible.nodes.length > (opts.workerAbove ?? 120)) {
+      info.textContent = `laying out ${visible.nodes.length} nodes…`;
+      root.dataset.layout = "pending";
+      const shown = visible;
+      runner(shown)
+        .then((l) => {
+          if (seq !== drawSeq) return;
+          layout = l;
+          paint("worker");
+        })
+        .catch((err: unknown) => {
+          if (seq !== drawSeq) return;
+          layout = layoutGraph(shown);
+          paint("main");
+          info.textContent += ` (the layout worker failed: ${String(err)})`;
+        });
+      return;
+    }
     layout = layoutGraph(visible);
+    paint("main");
+  };
+
+  const paint = (where: "main" | "worker"): void => {
+    root.dataset.layout = where;
     viewport.replaceChildren();
     nodeEls.clear();
     const edgeLayer = svg("g", { class: "hs3g-edges" });

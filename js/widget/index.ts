@@ -6,6 +6,7 @@
 import { type GraphNode, type GraphView, type ParamRole as GraphRole, renderGraph } from "../graph";
 import { fmt } from "./arrays";
 import { FitPanel } from "./fit";
+import { layoutRunner } from "./layout-worker";
 import type { ExplorerModel, WidgetModel } from "./model";
 import { ParamsPanel } from "./params";
 import { PlotPanel } from "./plot";
@@ -54,6 +55,7 @@ export function renderExplorer(model: WidgetModel, host: HTMLElement): () => voi
 
   // -- graph --
   let graphView: GraphView | null = null;
+  const runner = layoutRunner();
   const paramOf = (id: string) => (model.get("params") ?? []).find((p) => p.name === id);
   const drawGraph = (): void => {
     const g = model.get("graph");
@@ -67,6 +69,7 @@ export function renderExplorer(model: WidgetModel, host: HTMLElement): () => voi
     graphView = renderGraph(graphHost, { nodes: g.nodes, edges: g.edges }, {
       roles: graphRoles(model),
       height: "360px",
+      ...(runner ? { layoutRunner: runner } : {}),
       describe: (node: GraphNode) => {
         const p = paramOf(node.id);
         return p ?? model.get("graph")?.objects?.[node.id] ?? { id: node.id, kind: node.kind, type: node.type };
@@ -153,6 +156,7 @@ export function renderExplorer(model: WidgetModel, host: HTMLElement): () => voi
   return () => {
     for (const [event, cb] of handlers) model.off(event, cb);
     graphView?.destroy();
+    runner?.terminate();
     plot.destroy();
     fit.destroy();
     root.remove();

@@ -102,6 +102,8 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         "PYTHONUNBUFFERED": "1",
+        # kernels import this working tree's pyhs3_lab, installed or not
+        "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])]),
     })
     # the lab extension of this checkout (npm run build) comes first on JUPYTER_PATH, so the server never
     # serves a stale copy that an earlier `pip install -e .` put into share/jupyter/labextensions
@@ -277,11 +279,16 @@ class Lab:
 
 
 @pytest.fixture
-def lab(lab_server: LabServer, chromium: Any) -> Iterator[Lab]:
+def lab(lab_server: LabServer, chromium: Any, request: pytest.FixtureRequest) -> Iterator[Lab]:
     page = chromium.new_page()
     helper = Lab(lab_server, page)
     try:
         yield helper
     finally:
+        # the page as the test left it (look at it when a test fails)
+        try:
+            helper.screenshot(f"last-{request.node.name}.png")
+        except Exception as exc:  # a closed or crashed page has nothing to show
+            print(f"no final screenshot: {exc}")
         page.close()
         helper.shutdown_kernels()

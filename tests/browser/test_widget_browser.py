@@ -6,6 +6,7 @@ kernel's environment (``pip install -e .``). Screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
+import re
 import statistics
 from pathlib import Path
 from typing import Any
@@ -155,3 +156,44 @@ def test_explorer_select_tabs_and_profile(lab: Any) -> None:
     fit_panel = root.locator(".pl-fit")
     fit_panel.scroll_into_view_if_needed()
     lab.screenshot("explorer-profile.png", fit_panel)
+
+
+THIRTY_CHANNELS = WORKSPACES / "pyhs3-benchmarks" / "30ch_bkgRooExp_sigGauss_shapeFloat_npOn_constrGauss_yield1x.json"
+
+
+def test_large_graph_starts_folded_and_expands_in_a_worker(lab: Any) -> None:
+    _built()
+    assert THIRTY_CHANNELS.exists(), THIRTY_CHANNELS
+    lab.open_notebook("explorer30.ipynb", [f"from pyhs3_lab import Explorer\nExplorer({str(THIRTY_CHANNELS)!r})"])
+    lab.run_cell(0)
+    root = lab.page.locator(ROOT)
+    root.wait_for(timeout=60_000)
+    graph = root.locator(".hs3g")
+    # 366 nodes: parameters (and functions) start folded into aggregates
+    agg = root.locator(".hs3g-node.hs3g-kind-group", has_text="nuisance parameters")
+    agg.wait_for()
+    assert re.fullmatch(r"\d+ nuisance parameters", agg.locator("text").text_content() or "")
+    folded = root.locator(".hs3g-node").count()
+    assert folded < 366
+    # channels fold too: distributions by type, likelihoods, data
+    assert root.locator('.hs3g-node[data-id="model_ch17"]').count() == 0
+    root.locator(".hs3g-node.hs3g-kind-group", has_text="distributions (mixture_dist)").wait_for()
+    lab.screenshot("explorer-30ch-folded.png", graph)
+    # search + Enter finds a folded node, unfolds its group, selects it and plots its channel
+    root.locator(".hs3g-search").fill("model_ch17")
+    root.locator(".hs3g-search").press("Enter")
+    root.locator('.hs3g-node.hs3g-selected[data-id="model_ch17"]').wait_for()
+    lab.wait_for("(sel) => { const e = document.querySelector(sel); return e && e.dataset.target === 'model_ch17'; }",
+                 arg=f"{ROOT} .pl-plot")
+    lab.screenshot("explorer-30ch-search.png", graph)
+    # clicking an aggregate expands it (it may be panned out of view: the event, not the mouse)
+    agg.dispatch_event("click")
+    root.locator('.hs3g-node[data-id="nbkg_ch17"]').wait_for()
+    # everything: laid out in the Web Worker
+    root.locator(".hs3g-btn", has_text="Expand all").click()
+    lab.wait_for("(sel) => { const e = document.querySelector(sel); return e && e.dataset.layout === 'worker' "
+                 "&& e.querySelectorAll('.hs3g-node').length === 366; }", arg=f"{ROOT} .hs3g", timeout=120_000)
+    # search finds a node
+    root.locator(".hs3g-search").fill("tau_ch29")
+    assert root.locator(".hs3g-node.hs3g-match").count() == 1
+    lab.screenshot("explorer-30ch-expanded.png", graph)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildGraphData, collapseGraph, expressionSymbols, renderGraph, resolvePath } from "../index";
+import { layoutGraph, serializeLayout, type WorkerLike, workerLayout } from "../layout";
 import type { GraphData } from "../types";
 
 const doc = {
@@ -157,5 +158,64 @@ describe("renderGraph", () => {
     expect(v2.visibleIds()).toHaveLength(51);
     v2.destroy();
     expect(el.children).toHaveLength(0);
+  });
+});
+
+/** A Worker that answers like js/graph/layout-worker.ts, asynchronously. */
+class FakeWorker implements WorkerLike {
+  onmessage: ((e: MessageEvent) => void) | null = null;
+  onerror: ((e: ErrorEvent) => void) | null = null;
+  posted = 0;
+  terminated = false;
+  constructor(private readonly fail = false) {}
+  postMessage(msg: unknown): void {
+    this.posted += 1;
+    const { id, graph } = msg as { id: number; graph: { nodes: { id: string; label: string }[]; edges: [] } };
+    queueMicrotask(() => {
+      if (this.fail) {
+        this.onerror?.({ message: "boom" } as ErrorEvent);
+        return;
+      }
+      const nodes = graph.nodes.map((n) => ({ ...n, kind: "parameter" as const }));
+      const layout = serializeLayout(layoutGraph({ nodes, edges: graph.edges, shownAs: new Map() }));
+      this.onmessage?.({ data: { id, layout } } as MessageEvent);
+    });
+  }
+  terminate(): void {
+    this.terminated = true;
+  }
+}
+
+describe("layout in a worker", () => {
+  it("lays out large graphs through the runner and draws them", async () => {
+    const workers: FakeWorker[] = [];
+    const runner = workerLayout(() => {
+      const w = new FakeWorker();
+      workers.push(w);
+      return w;
+    });
+    const el = document.createElement("div");
+    const view = renderGraph(el, bigGraph(200), { collapseAbove: 1000, layoutRunner: runner, workerAbove: 100 });
+    expect(view.element.dataset.layout).toBe("pending");
+    await new Promise((r) => setTimeout(r, 0));
+    expect(view.element.dataset.layout).toBe("worker");
+    expect(el.querySelectorAll(".hs3g-node")).toHaveLength(201);
+    expect(workers).toHaveLength(1);
+    // small graphs stay on the main thread
+    const small = renderGraph(el, bigGraph(5), { layoutRunner: runner, workerAbove: 100 });
+    expect(small.element.dataset.layout).toBe("main");
+    expect(workers[0]?.posted).toBe(1);
+    runner.terminate();
+    expect(workers[0]?.terminated).toBe(true);
+  });
+
+  it("falls back to the main thread when the worker fails", async () => {
+    const runner = workerLayout(() => new FakeWorker(true));
+    const el = document.createElement("div");
+    const view = renderGraph(el, bigGraph(200), { collapseAbove: 1000, layoutRunner: runner, workerAbove: 100 });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(view.element.dataset.layout).toBe("main");
+    expect(el.querySelectorAll(".hs3g-node")).toHaveLength(201);
+    expect(el.querySelector(".hs3g-info")?.textContent).toContain("worker failed");
   });
 });

@@ -47,6 +47,9 @@ vi.mock("../bokeh", () => {
   };
 });
 
+// the worker bundle is a build product; the view without a runner lays out on the main thread
+vi.mock("../layout-worker", () => ({ layoutRunner: () => undefined }));
+
 import { renderExplorer } from "../index";
 import { ParamSender } from "../params";
 import { plotColumns } from "../plot";
