@@ -187,8 +187,9 @@ def log_integrate(
     if len(inside) <= _MAX_POINTS:
         pieces += [_cloud(float(to_t(p)), a, b) for p in inside]
     edges = np.unique(np.concatenate(pieces))
+    first: tuple[Array, Array, Array] | None = None
     if seek_peaks:
-        lf0, _h, t0 = evaluate(edges[:-1], edges[1:])
+        first = lf0, _h, t0 = evaluate(edges[:-1], edges[1:])
         best, t_best, drop = best_node(lf0, t0)
         # a maximum that its neighbouring nodes resolve (less than a factor e apart) is no narrow peak
         for _ in range(12 if drop > 1.0 else 0):
@@ -201,10 +202,11 @@ def log_integrate(
                 break
             best, t_best = value, t_new
             pieces.append(_cloud(t_best, a, b))
+            first = None  # the grid changed
         edges = np.unique(np.concatenate(pieces))
 
     left, right = edges[:-1], edges[1:]
-    lf, half, _t = evaluate(left, right)
+    lf, half, _t = first if first is not None else evaluate(left, right)
     batch_shape = lf.shape[2:]
     bdims = (1,) * len(batch_shape)
     wk = _WEIGHTS_K.reshape((1, 15, *bdims))
