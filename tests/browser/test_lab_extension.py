@@ -220,3 +220,25 @@ def test_explore_in_notebook_button(lab: Lab, extension: None, workspaces_dir: P
     assert "Explorer(" in lab.page.locator(f"{NOTEBOOK} .jp-Cell").nth(1).inner_text()
     lab.wait_kernel_idle()
     lab.screenshot("lab-hs3-explore-notebook.png")
+
+
+def test_large_graph_is_folded(lab: Lab, extension: None, workspaces_dir: Path) -> None:
+    """A 30-channel ROOT benchmark: the graph opens as an overview with folded groups that expand on click."""
+    doc = copy_workspace(lab, workspaces_dir,
+                         "pyhs3-benchmarks/30ch_bkgRooExp_sigGauss_shapeFloat_npOn_constrGauss_yield1x.json",
+                         "big.hs3.json")
+    n_objects = sum(len(doc.get(k, [])) for k in ("distributions", "functions", "data", "likelihoods"))
+    view = open_viewer(lab, "big.hs3.json")
+    view.locator(".jp-HS3View-tab[data-tab='graph']").click()
+    lab.page.wait_for_selector(f"{VIEW} .hs3g-node")
+    ids = view.locator(".hs3g-node").evaluate_all("els => els.map(e => e.dataset.id)")
+    groups = [i for i in ids if i.startswith("group:")]
+    assert groups, ids
+    assert len(ids) < n_objects
+    info = view.locator(".hs3g-info").inner_text()
+    assert re.search(r"\d+ nodes", info)
+    lab.screenshot("lab-hs3-large-graph.png")
+    # expanding a group shows its members
+    before = len(ids)
+    view.locator(f".hs3g-node[data-id='{groups[0]}']").click()
+    lab.page.wait_for_function(f"() => document.querySelectorAll('{VIEW} .hs3g-node').length > {before}")
