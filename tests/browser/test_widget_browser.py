@@ -197,3 +197,34 @@ def test_large_graph_starts_folded_and_expands_in_a_worker(lab: Any) -> None:
     root.locator(".hs3g-search").fill("tau_ch29")
     assert root.locator(".hs3g-node.hs3g-match").count() == 1
     lab.screenshot("explorer-30ch-expanded.png", graph)
+
+
+HISTFACTORY = WORKSPACES / "pyhs3" / "simplemodel_uncorrelated-background_hs3.json"
+
+
+def test_histfactory_stack_log_scale_and_export(lab: Any, tmp_path: Path) -> None:
+    _built()
+    assert HISTFACTORY.exists(), HISTFACTORY
+    lab.open_notebook("explorer_hf.ipynb", [f"from pyhs3_lab import Explorer\nExplorer({str(HISTFACTORY)!r})"])
+    lab.run_cell(0)
+    root = lab.page.locator(ROOT)
+    root.wait_for(timeout=60_000)
+    plot = f"{ROOT} .pl-plot"
+    lab.wait_for("(sel) => { const e = document.querySelector(sel); return e && e.dataset.renders >= 1; }", arg=plot)
+    assert _dataset(lab, plot, "target") == "model_singlechannel"
+    # 62 + 63 expected events (background + signal, stacked)
+    assert float(_dataset(lab, plot, "totalSum")) == pytest.approx(125.0)
+    renders = _dataset(lab, plot, "renders")
+    root.locator('input[aria-label="logarithmic y axis"]').check()
+    _wait_dataset_change(lab, plot, "renders", renders)
+    lab.screenshot("explorer-histfactory-log.png", root.locator(".pl-plot"))
+    # export: PNG and SVG downloads of the figure
+    for kind, magic in (("PNG", b"\x89PNG"), ("SVG", b"<svg")):
+        with lab.page.expect_download() as info:
+            root.locator(".pl-plot .pl-btn", has_text=kind).click()
+        path = tmp_path / info.value.suggested_filename
+        info.value.save_as(path)
+        head = path.read_bytes()[:200]
+        assert magic in head, (kind, head)
+        assert path.name == f"model_singlechannel.{kind.lower()}"
+    assert root.locator(".pl-error").is_hidden()
