@@ -271,7 +271,8 @@ class ChannelBatch:
 
 def plan_terms(model: Model, terms: Sequence[_DensityLike]) -> list[Any]:
     """The terms, with those of identical structure merged into :class:`ChannelBatch` objects
-    (placed where the first of them was); every item has ``cached_nll(values)``."""
+    (placed where the first of them was; a channel of its own is a batch of one, for the memo);
+    every item has ``cached_nll(values)``."""
     graph = model.graph
     components = {c.name: c for c in model.spec.components()}
     groups: dict[Any, list[int]] = {}
@@ -285,8 +286,7 @@ def plan_terms(model: Model, terms: Sequence[_DensityLike]) -> list[Any]:
     first_of: dict[int, ChannelBatch] = {}
     merged: set[int] = set()
     for members in groups.values():
-        if len(members) < 2:
-            continue
+        # a single channel too: it gains the memo of unchanged distributions across calls
         batch = ChannelBatch(model, [terms[i] for i in members], [leaves[i] for i in members])
         first_of[members[0]] = batch
         merged.update(members)
