@@ -9,6 +9,9 @@ export const LAB_CSS = `
 .jp-HS3View-description { flex-basis: 100%; color: var(--jp-ui-font-color1); }
 .jp-HS3View-problems { border: 1px solid var(--jp-error-color1, #d32f2f); border-radius: 4px; padding: 6px 10px;
   margin-bottom: 10px; background: var(--jp-error-color3, #fdecea); color: var(--jp-ui-font-color0); }
+.jp-HS3View-warnings { border: 1px solid var(--jp-warn-color1, #f0ad4e); border-radius: 4px; padding: 6px 10px;
+  margin-bottom: 10px; background: var(--jp-warn-color3, #fff3cd); color: var(--jp-ui-font-color0); }
+.jp-HS3View-warnings .jp-HS3View-problems-title { color: var(--jp-warn-color0, #8a6d3b); }
 .jp-HS3View-problems-title { font-weight: 600; color: var(--jp-error-color1, #d32f2f); margin-bottom: 4px; }
 .jp-HS3View-problem-list { margin: 0; padding-left: 18px; max-height: 240px; overflow: auto; }
 .jp-HS3View-problem { font-family: var(--jp-code-font-family); font-size: var(--jp-code-font-size, 12px); }

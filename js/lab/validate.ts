@@ -17,6 +17,8 @@ export interface IProblem {
   /** name of the object the problem is in, if it has one */
   name?: string;
   expected?: string;
+  /** a warning: the file is read anyway (e.g. no metadata: read as HS3 0.2, like spec.py's non-strict mode) */
+  warning?: boolean;
 }
 
 export const TOP_LEVEL_LISTS = [
@@ -81,7 +83,7 @@ export function formatProblem(p: IProblem): string {
 class Collector {
   readonly problems: IProblem[] = [];
 
-  add(path: string, message: string, extra: { name?: string; expected?: string } = {}): void {
+  add(path: string, message: string, extra: { name?: string; expected?: string; warning?: boolean } = {}): void {
     this.problems.push({ path, message, ...extra });
   }
 }
@@ -286,21 +288,35 @@ function checkStringList(
   return out;
 }
 
-/** Every structural problem of `doc`, in document order (empty: the structure is valid). */
+/** Every structural problem of `doc` (errors and warnings), in document order (none: the structure is valid). */
 export function validate(doc: unknown): IProblem[] {
   const c = new Collector();
   if (!isObject(doc)) {
     c.add("", `a workspace is a JSON object, got ${typeName(doc)}`);
     return c.problems;
   }
+  // HS3 requires metadata.hs3_version; like spec.py (strict=False) its absence is a warning, so that real
+  // files without it (HS3.jl's histfactory_hl.json) still open
   const meta = doc.metadata;
   if (meta === undefined) {
-    c.add("metadata", "the workspace has no metadata", { expected: '{"hs3_version": "0.2", ...} (required by HS3)' });
+    c.add("metadata", "the workspace has no metadata (read as HS3 0.2)", {
+      expected: '{"hs3_version": "0.2", ...} (required by HS3)',
+      warning: true
+    });
   } else if (!isObject(meta)) {
     c.add("metadata", `metadata is ${typeName(meta)}`, { expected: "an object" });
+  } else if (meta.hs3_version === undefined || meta.hs3_version === null) {
+    c.add("metadata.hs3_version", "metadata has no hs3_version (read as HS3 0.2)", {
+      expected: 'a version string such as "0.2" (required by HS3)',
+      warning: true
+    });
   } else if (typeof meta.hs3_version !== "string" || meta.hs3_version === "") {
     c.add("metadata.hs3_version", `hs3_version is ${typeName(meta.hs3_version)}`, {
       expected: 'a version string such as "0.2"'
+    });
+  } else if (!meta.hs3_version.startsWith("0.")) {
+    c.add("metadata.hs3_version", `HS3 version '${meta.hs3_version}' is newer than pyhs3_lab knows (0.1.90-0.2.x)`, {
+      warning: true
     });
   }
 

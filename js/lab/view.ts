@@ -194,24 +194,40 @@ export class HS3View {
     this.node.appendChild(box);
   }
 
+  /** Errors (red: not a valid workspace) and warnings (yellow: read anyway), each with a link to its path. */
   private renderProblems(): HTMLElement {
-    const n = this.problems.length;
-    const box = h("div", "jp-HS3View-problems");
-    box.appendChild(
-      h("div", "jp-HS3View-problems-title", `${n} problem${n === 1 ? "" : "s"}: this is not a valid HS3 workspace`)
-    );
+    const wrap = h("div", "jp-HS3View-problem-boxes");
+    const errors = this.problems.filter(p => p.warning !== true);
+    const warnings = this.problems.filter(p => p.warning === true);
+    if (errors.length > 0) {
+      const n = errors.length;
+      wrap.appendChild(
+        this.problemBox(errors, "jp-HS3View-problems", `${n} problem${n === 1 ? "" : "s"}: this is not a valid HS3 workspace`)
+      );
+    }
+    if (warnings.length > 0) {
+      const n = warnings.length;
+      wrap.appendChild(this.problemBox(warnings, "jp-HS3View-warnings", `${n} warning${n === 1 ? "" : "s"}`));
+    }
+    return wrap;
+  }
+
+  private problemBox(problems: IProblem[], cls: string, title: string): HTMLElement {
+    const box = h("div", cls);
+    box.appendChild(h("div", "jp-HS3View-problems-title", title));
     const list = h("ul", "jp-HS3View-problem-list");
-    for (const p of this.problems) {
+    for (const p of problems) {
       const item = h("li", "jp-HS3View-problem");
       item.dataset.path = p.path;
-      const link = h("a", "jp-HS3View-path", p.path === "" ? "<workspace>" : p.path);
+      const where = p.path === "" ? "<workspace>" : p.path;
+      const link = h("a", "jp-HS3View-path", where);
       link.href = "#";
       link.title = "Show in the tree";
       link.addEventListener("click", ev => {
         ev.preventDefault();
         this.reveal(p.path);
       });
-      item.append(link, formatProblem(p).slice((p.path === "" ? "<workspace>" : p.path).length));
+      item.append(link, formatProblem(p).slice(where.length));
       list.appendChild(item);
     }
     box.appendChild(list);

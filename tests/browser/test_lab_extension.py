@@ -143,16 +143,19 @@ def test_invalid_workspace_shows_problems_with_paths(lab: Lab, extension: None) 
     }
     lab.write("bad.hs3.json", json.dumps(bad, indent=1))
     view = open_viewer(lab, "bad.hs3.json")
-    problems = view.locator(".jp-HS3View-problem")
+    problems = view.locator(".jp-HS3View-problems .jp-HS3View-problem")
     problems.first.wait_for()
     paths = problems.evaluate_all("els => els.map(e => e.dataset.path)")
-    assert paths == ["metadata", "distributions[1].type", "parameter_points[0].parameters[0].value", "likelihoods[0]",
+    assert paths == ["distributions[1].type", "parameter_points[0].parameters[0].value", "likelihoods[0]",
                      "distributions[2]"]
     text = view.locator(".jp-HS3View-problems").inner_text()
-    assert "5 problems" in text
+    assert "4 problems" in text
     assert "duplicate name 'g' (also at distributions[0])" in text
+    # no metadata: read as HS3 0.2 with a warning, as pyhs3_lab.Workspace does
+    assert "1 warning" in view.locator(".jp-HS3View-warnings").inner_text()
+    assert view.locator(".jp-HS3View-warnings .jp-HS3View-problem").get_attribute("data-path") == "metadata"
     # clicking a path opens the tree there
-    problems.nth(1).locator("a").click()
+    problems.nth(0).locator("a").click()
     row = view.locator(".jp-HS3Tree-row.jp-mod-highlight")
     assert row.get_attribute("data-path") == "distributions[1]"
     lab.screenshot("lab-hs3-invalid.png")

@@ -50,6 +50,30 @@ describe("validate", () => {
     expect(problems[9]!.message).toBe("duplicate name 'a' (also at distributions[0])");
   });
 
+  it("finds the same errors as spec.py on the shared invalid workspaces", () => {
+    // the same file is checked against Python's validate by tests/test_lab_validation.py
+    const cases = JSON.parse(readFileSync(join(here, "invalid-workspaces.json"), "utf8")) as {
+      why: string;
+      errors: string[];
+      doc: unknown;
+    }[];
+    expect(cases.length).toBeGreaterThan(5);
+    for (const c of cases) {
+      const errors = validate(c.doc).filter((p) => p.warning !== true);
+      expect(errors.map((p) => p.path), c.why).toEqual(c.errors);
+    }
+  });
+
+  it("warns, like spec.py, when metadata or hs3_version is missing", () => {
+    expect(validate({ distributions: [] })).toEqual([
+      expect.objectContaining({ path: "metadata", warning: true }),
+    ]);
+    expect(validate({ metadata: {} })).toEqual([
+      expect.objectContaining({ path: "metadata.hs3_version", warning: true }),
+    ]);
+    expect(validate({ metadata: { hs3_version: "1.0" } })[0]?.warning).toBe(true);
+  });
+
   it("says what a non-object document is", () => {
     expect(validate([1, 2])).toEqual([{ path: "", message: "a workspace is a JSON object, got a list" }]);
   });
@@ -123,7 +147,8 @@ describe("HS3View", () => {
     const view = new HS3View();
     document.body.appendChild(view.node);
     view.render(JSON.stringify({ ...bench, metadata: undefined }));
-    expect(view.node.querySelector(".jp-HS3View-problem")?.getAttribute("data-path")).toBe("metadata");
+    expect(view.node.querySelector(".jp-HS3View-warnings .jp-HS3View-problem")?.getAttribute("data-path")).toBe("metadata");
+    expect(view.node.querySelector(".jp-HS3View-problems")).toBeNull();
     expect(view.node.querySelector(".jp-HS3View-counts")).not.toBeNull();
     expect(view.node.querySelector(".hs3g")).toBeNull();
     view.show("graph");
