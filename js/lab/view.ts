@@ -237,7 +237,7 @@ export class HS3View {
   private renderHeader(s: ISummary): HTMLElement {
     const head = h("div", "jp-HS3View-header");
     head.appendChild(h("span", "jp-HS3View-title", "HS3 workspace"));
-    head.appendChild(h("span", "jp-HS3View-meta", `hs3_version ${s.version}`));
+    head.appendChild(h("span", "jp-HS3View-meta", s.version === "?" ? "no hs3_version" : `hs3_version ${s.version}`));
     if (s.packages.length > 0) {
       head.appendChild(h("span", "jp-HS3View-meta", `written by ${s.packages.join(", ")}`));
     }
