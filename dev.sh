@@ -213,5 +213,5 @@ case "${1:-}" in
     demo) shift; cmd_demo "$@" ;;
     setup) setup_all; say "set up" ;;
     check) cmd_check ;;
-    *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 2 ;;
 esac
