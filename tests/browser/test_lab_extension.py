@@ -245,3 +245,19 @@ def test_large_graph_is_folded(lab: Lab, extension: None, workspaces_dir: Path) 
     before = len(ids)
     view.locator(f".hs3g-node[data-id='{groups[0]}']").click()
     lab.page.wait_for_function(f"() => document.querySelectorAll('{VIEW} .hs3g-node').length > {before}")
+
+
+def test_kernel_output_with_hs3_mime_type_renders(lab: Lab, extension: None, workspaces_dir: Path) -> None:
+    """A workspace that a kernel displays as application/vnd.hs3+json is shown by the same viewer."""
+    doc = json.loads((workspaces_dir / "pyhs3" / "rf501_simultaneouspdf.json").read_text())
+    lab.write("rf501.json", json.dumps(doc))
+    code = ("import json\nfrom IPython.display import display\n"
+            "doc = json.load(open('rf501.json'))\n"
+            "display({'application/vnd.hs3+json': doc, 'text/plain': 'an HS3 workspace'}, raw=True)")
+    lab.open_notebook("display.ipynb", [code])
+    cell = lab.run_cell(0)
+    view = cell.locator(".jp-OutputArea-output .jp-HS3View")
+    view.wait_for()
+    counts = view.locator(".jp-HS3View-counts").inner_text()
+    assert f"distributions\t{len(doc['distributions'])}" in counts
+    lab.screenshot("lab-hs3-output.png")
