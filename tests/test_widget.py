@@ -59,8 +59,8 @@ def test_synced_traits_are_the_contract_of_model_ts() -> None:
     own = set(w.trait_names(sync=True)) - base - {"_esm", "_css", "_anywidget_id"}
     # js/widget/model.ts::ExplorerModel has exactly these keys; change both together
     assert sorted(own) == [
-        "ack", "busy", "channels", "curves", "error", "fit_result", "fit_status", "graph", "params", "profile",
-        "progress", "revision", "selected",
+        "ack", "busy", "channels", "curves", "error", "fit_result", "fit_status", "graph", "inspected", "params",
+        "profile", "progress", "revision", "selected",
     ]
     assert sorted(own) == sorted(SYNCED_TRAITS)
     model_ts = Path(__file__).resolve().parents[1] / "js" / "widget" / "model.ts"
@@ -336,3 +336,19 @@ def test_limits_typed_in_the_panel_bound_the_fit(one_channel: Explorer) -> None:
     w.params = [dict(p, min=2.0, max=1.0) if p["name"] == "mu_sig" else dict(p) for p in w.params]
     w.fit()
     assert "empty" in w.error
+
+
+def test_inspect_gives_the_current_value_of_a_node(one_channel: Explorer) -> None:
+    w = one_channel
+    _set(w, mu_sig=2.0)
+    w.handle({"kind": "inspect", "name": "nsig_tot_ch0"})  # product mu_sig * nsig_ch0 (7)
+    assert w.inspected["value"] == pytest.approx(14.0)
+    w.handle({"kind": "inspect", "name": "model_ch0"})
+    assert w.inspected["value"] == pytest.approx(14.0 + 23.0)  # extended: expected events
+    w.handle({"kind": "inspect", "name": "sig_ch0"})
+    assert w.inspected["value"] is None
+    assert "['x']" in w.inspected["text"]
+    w.handle({"kind": "inspect", "name": "L_ch0"})
+    assert w.inspected["value"] == pytest.approx(w.likelihood.nll({"mu_sig": 2.0}))
+    w._on_msg(w, {"kind": "inspect", "name": "nope"}, [])
+    assert "nope" in w.error

@@ -76,9 +76,12 @@ export function renderExplorer(model: WidgetModel, host: HTMLElement): () => voi
       },
       valueText: (id: string) => {
         const p = paramOf(id);
-        return p && p.value !== null ? fmt(p.value, 8) : undefined;
+        if (p && p.value !== null) return fmt(p.value, 8);
+        const ins = model.get("inspected") ?? {};
+        return ins.name === id ? (ins.text ?? undefined) : undefined;
       },
       onSelect: (node: GraphNode) => {
+        if (node.kind !== "parameter" && node.kind !== "data") model.send({ kind: "inspect", name: node.id });
         if (node.kind === "distribution" || node.kind === "likelihood") {
           if (node.id !== model.get("selected")) model.send({ kind: "select", name: node.id });
         }
@@ -135,6 +138,7 @@ export function renderExplorer(model: WidgetModel, host: HTMLElement): () => voi
     root.dataset.inFlight = String(params.sender.busy);
   };
   params.onInput = syncState;
+  on("change:inspected", () => graphView?.refreshDetails());
   on("change:ack", () => {
     params.sender.acknowledged(model.get("ack") ?? 0);
     syncState();

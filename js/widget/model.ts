@@ -111,6 +111,12 @@ export interface Progress {
   message?: string;
 }
 
+export interface Inspected {
+  name?: string;
+  value?: number | null;
+  text?: string;
+}
+
 export interface ExplorerGraph extends GraphData {
   objects?: Record<string, unknown>;
 }
@@ -121,6 +127,7 @@ export interface ExplorerModel {
   revision: number;
   ack: number;
   selected: string;
+  inspected: Inspected;
   channels: Channel[];
   curves: Partial<Curves>;
   fit_status: FitStatus;
@@ -138,6 +145,7 @@ export type Action =
   | { kind: "cancel" }
   | { kind: "reset" }
   | { kind: "select"; name: string }
+  | { kind: "inspect"; name: string }
   | { kind: "clear-error" };
 
 /** The part of anywidget's model the view uses (also what the tests fake). */

@@ -60,6 +60,7 @@ SYNCED_TRAITS = (
     "fit_result",
     "fit_status",
     "graph",
+    "inspected",
     "params",
     "profile",
     "progress",
@@ -126,6 +127,8 @@ class Explorer(anywidget.AnyWidget):
     ack = t.Int(0).tag(sync=True)
     #: the distribution being plotted
     selected = t.Unicode("").tag(sync=True)
+    #: the value of the node last clicked in the graph: name, value (a number or None), text
+    inspected = t.Dict().tag(sync=True)
     #: the likelihood's (distribution, data) pairs: name, data, observable, binned
     channels = t.List(t.Dict()).tag(sync=True)
     #: the plot payload: arrays as binary buffers ({dtype, shape, data: memoryview})
@@ -356,6 +359,8 @@ class Explorer(anywidget.AnyWidget):
                 raise PyHS3LabError(f"{name!r} is a {kinds.get(name, 'unknown name')}; only distributions are "
                                     "plotted (click a distribution in the graph)")
             self.selected = name
+        elif kind == "inspect":
+            self.inspect(str(msg.get("name", "")))
         elif kind == "fit":
             self.fit(block=False)
         elif kind == "minos":
@@ -373,6 +378,39 @@ class Explorer(anywidget.AnyWidget):
             self.error = ""
         else:
             raise PyHS3LabError(f"unknown action {kind!r}")
+
+    def inspect(self, name: str) -> None:
+        """Put the current value of a graph node into ``inspected`` (shown in the graph's details)."""
+        node = self.workspace.graph.nodes.get(name) if self.workspace is not None else None
+        if node is None or self.model is None:
+            raise PyHS3LabError(f"{name!r} is not in the workspace's graph")
+        value: float | None = None
+        if node.kind == "parameter":
+            value = self._values.get(name)
+            text = "an observable (the plot's axis)" if value is None else repr(value)
+        elif node.kind == "function":
+            obs = self.model.rule.everywhere & self.model.graph.leaves(name)
+            if obs:
+                text = f"depends on the observable(s) {sorted(obs)}"
+            else:
+                v = np.asarray(self.model.evaluator(self._values).value(name), dtype=float)
+                value = float(v) if v.ndim == 0 else None
+                text = repr(value) if value is not None else f"an array of shape {v.shape}"
+        elif node.kind == "distribution":
+            op = self.model.compiled.distribution(name)
+            ev = self.model.evaluator(self._values, self.model.observables_of(name))
+            nu = op.expected_events(ev)
+            obs = sorted(self.model.observables_of(name))
+            text = f"normalised over {obs}" if obs else "no observables"
+            if nu is not None and np.ndim(nu) == 0:
+                value = float(nu)
+                text = f"expected events {value:.6g}; {text}"
+        elif node.kind == "likelihood" and self.likelihood is not None and name in (self.likelihood.name, None):
+            value = self._nll(self._values)
+            text = f"NLL {value!r}"
+        else:
+            text = node.kind
+        self.inspected = {"name": name, "value": _num(value), "text": text}
 
     def reset(self) -> None:
         """Restore the initial values, limits and fixed flags (atomically)."""

@@ -141,9 +141,11 @@ def test_explorer_select_tabs_and_profile(lab: Any) -> None:
     tabs.nth(2).click()
     lab.wait_for("(sel) => { const e = document.querySelector(sel); return e && e.dataset.target === 'model_ch2'; }",
                  arg=plot)
-    # a parameter's details show its current value
+    # a parameter's details show its current value; a function's value comes from the kernel
     root.locator('.hs3g-node[data-id="mu_sig"]').click()
     root.locator(".hs3g-details .hs3g-value", has_text="value: 1").wait_for()
+    root.locator('.hs3g-node[data-id="nsig_tot_ch1"]').click()  # mu_sig (1) * nsig_ch1 (7)
+    root.locator(".hs3g-details .hs3g-value", has_text="value: 7.0").wait_for()
 
     # profile of the POI: a 2ΔNLL curve with its 68 % interval
     root.locator(".pl-fit button", has_text="Profile POI").click()

@@ -71,6 +71,7 @@ class FakeModel implements WidgetModel {
       revision: 0,
       ack: 0,
       selected: "",
+      inspected: {},
       channels: [],
       curves: {},
       fit_status: { state: "idle" },
@@ -269,11 +270,14 @@ describe("Explorer view", () => {
     expect(host.querySelectorAll(".pl-pull")).toHaveLength(1);
   });
 
-  it("selects a distribution when its graph node is clicked", () => {
+  it("selects a distribution when its graph node is clicked and shows the value Python sends", () => {
     const model = makeModel({ selected: "other" });
     renderExplorer(model, host);
     host.querySelector<SVGGElement>('.hs3g-node[data-id="model"]')?.dispatchEvent(new MouseEvent("click", { bubbles: true }));
     expect(model.sent).toContainEqual({ kind: "select", name: "model" });
+    expect(model.sent).toContainEqual({ kind: "inspect", name: "model" });
+    model.py("inspected", { name: "model", value: 37, text: "expected events 37" });
+    expect(host.querySelector(".hs3g-value")?.textContent).toBe("value: expected events 37");
   });
 });
 
