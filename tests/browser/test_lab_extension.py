@@ -222,6 +222,9 @@ def test_explore_in_notebook_button(lab: Lab, extension: None, workspaces_dir: P
     lab.page.locator(f"{NOTEBOOK} .jp-RenderedMarkdown", has_text="Exploring").wait_for()
     assert "Explorer(" in lab.page.locator(f"{NOTEBOOK} .jp-Cell").nth(1).inner_text()
     lab.wait_kernel_idle()
+    # and it runs: the Explorer shows the workspace's graph
+    cell = lab.run_cell(1)
+    cell.locator(".jp-OutputArea-output .hs3g-node[data-id='model_ch0']").wait_for(timeout=120_000)
     lab.screenshot("lab-hs3-explore-notebook.png")
 
 
