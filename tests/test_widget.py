@@ -352,3 +352,21 @@ def test_inspect_gives_the_current_value_of_a_node(one_channel: Explorer) -> Non
     assert w.inspected["value"] == pytest.approx(w.likelihood.nll({"mu_sig": 2.0}))
     w._on_msg(w, {"kind": "inspect", "name": "nope"}, [])
     assert "nope" in w.error
+
+
+def test_a_pyhf_workspace_is_converted_and_evaluated_with_pyhf_conventions() -> None:
+    pyhf = pytest.importorskip("pyhf")
+    path = _need(WORKSPACES / "pyhs3" / "simplemodel_correlated-background_hifa.json")
+    spec = json.loads(path.read_text())
+    pws = pyhf.Workspace(spec)
+    model = pws.model()
+    ref = float(pyhf.infer.mle.twice_nll(model.config.suggested_init(), pws.data(model), model)[0]) / 2
+    w = Explorer(path)
+    assert w.error == ""
+    assert w.curves["kind"] == "binned"
+    assert w.curves["nll"] == pytest.approx(ref, rel=1e-9)
+
+
+def test_a_workspace_without_distributions_says_so() -> None:
+    w = Explorer({"metadata": {"hs3_version": "0.2"}, "parameter_points": []})
+    assert "no distributions" in w.error

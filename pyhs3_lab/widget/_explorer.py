@@ -21,6 +21,7 @@ import anywidget
 import numpy as np
 import traitlets as t
 
+from .. import io
 from ..errors import PyHS3LabError
 from ..fit import fit as fit_fn
 from ..fit import profile as profile_fn
@@ -174,19 +175,30 @@ class Explorer(anywidget.AnyWidget):
     def _load(self, source: Any, likelihood: str | list[str] | None, analysis: str | None) -> None:
         if source is None:
             raise PyHS3LabError("no workspace given: Explorer(path | dict | JSON text | Workspace)")
-        ws = source if isinstance(source, Workspace) else Workspace.load(source)
+        conventions = "root"
+        if isinstance(source, Workspace):
+            ws = source
+        else:
+            raw = io.read(source)
+            if "channels" in raw and "observations" in raw and "distributions" not in raw:
+                # a pyhf workspace: converted, and evaluated with pyhf's conventions
+                ws = Workspace.from_pyhf(raw)
+                conventions = "pyhf"
+            else:
+                ws = Workspace(**raw)
+        self._conventions = conventions
         self.workspace = ws
         graph = ws.graph.to_dict()
         graph["objects"] = self._objects(ws)
         self.graph = graph
         lik_error: Exception | None = None
         try:
-            self.likelihood, self._pois = self._choose_likelihood(ws, likelihood, analysis)
+            self.likelihood, self._pois = self._choose_likelihood(ws, likelihood, analysis, conventions)
         except PyHS3LabError as exc:
             if likelihood is not None or analysis is not None:
                 raise
             lik_error = exc  # explore the model without a likelihood, and say why
-        self.model = self.likelihood.model if self.likelihood is not None else ws.model()
+        self.model = self.likelihood.model if self.likelihood is not None else ws.model(conventions=conventions)
         self._maker = CurveMaker(self.model, self.likelihood)
         self.channels = [{"name": c.dist, "data": c.data, "observable": c.observables[0] if c.observables else None,
                           "binned": c.binned} for c in self._maker.channels]
@@ -196,6 +208,10 @@ class Explorer(anywidget.AnyWidget):
         self.params = params
         target = self._maker.default_target()
         self.selected = target or ""
+        if not ws.spec.distributions:
+            keys = sorted(ws.spec.raw) or ["none"]
+            raise PyHS3LabError(f"nothing to explore: the workspace has no distributions (its top-level keys: "
+                                f"{', '.join(keys)})")
         self.fit_status = {"state": "idle"}
         if lik_error is not None:
             self._show_error("building the likelihood (fits are off; sliders and plots work)", lik_error)
@@ -224,14 +240,14 @@ class Explorer(anywidget.AnyWidget):
 
     @staticmethod
     def _choose_likelihood(ws: Workspace, likelihood: str | list[str] | None,
-                           analysis: str | None) -> tuple[Any, list[str]]:
+                           analysis: str | None, conventions: str) -> tuple[Any, list[str]]:
         analyses = list(ws.spec.analyses)
         if analysis is not None:
-            ana = ws.analysis(analysis)
+            ana = ws.analysis(analysis, conventions=conventions)
             return ana.likelihood, list(ana.parameters_of_interest)
         names = [lk.name for lk in ws.spec.likelihoods]
         if likelihood is not None:
-            lik = ws.likelihood(likelihood)
+            lik = ws.likelihood(likelihood, conventions=conventions)
             wanted = {likelihood} if isinstance(likelihood, str) else set(likelihood)
             pois = [p for a in analyses if a.likelihood in wanted for p in a.parameters_of_interest]
             return lik, list(dict.fromkeys(pois))
@@ -240,21 +256,21 @@ class Explorer(anywidget.AnyWidget):
         if len(names) == 1:
             own = [a for a in analyses if a.likelihood == names[0]]
             if own:
-                ana = ws.analysis(own[0].name)
+                ana = ws.analysis(own[0].name, conventions=conventions)
                 return ana.likelihood, list(ana.parameters_of_interest)
-            return ws.likelihood(names[0]), []
+            return ws.likelihood(names[0], conventions=conventions), []
         dist_sets = [set(lk.distributions) for lk in ws.spec.likelihoods]
         disjoint = sum(len(s) for s in dist_sets) == len(set().union(*dist_sets))
         if disjoint:
             # one likelihood per channel (pyhs3-benchmarks): their sum, as ROOT's combined NLL
-            lik = ws.likelihood(names)
+            lik = ws.likelihood(names, conventions=conventions)
             pois = [p for a in analyses for p in a.parameters_of_interest]
             return lik, list(dict.fromkeys(pois))
         # alternatives on the same model (e.g. observed and Asimov data): the first analysis
         if analyses:
-            ana = ws.analysis(analyses[0].name)
+            ana = ws.analysis(analyses[0].name, conventions=conventions)
             return ana.likelihood, list(ana.parameters_of_interest)
-        return ws.likelihood(names[0]), []
+        return ws.likelihood(names[0], conventions=conventions), []
 
     def _initial_params(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
