@@ -340,6 +340,8 @@ def fit(
                 m.minos(*minos_names)
             except RuntimeError as exc:
                 message += f"; MINOS failed: {exc}"
+        elif minos_names:
+            message += "; MINOS not run (the fit is not valid)"
     except FitCancelled:
         valid, message = False, "cancelled"
     except PyHS3LabError as exc:
