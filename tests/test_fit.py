@@ -92,9 +92,11 @@ def test_abort_cancels(x: np.ndarray) -> None:
 
 
 def test_not_converged_is_reported(x: np.ndarray) -> None:
-    res = normal_ws(x).likelihood().fit(ncall=3)
+    res = normal_ws(x).likelihood().fit(ncall=3, minos=["mu"])
     assert not res.valid
     assert "call limit" in res.message or "EDM" in res.message
+    assert "MINOS not run (the fit is not valid)" in res.message
+    assert res.minos_errors == {}
 
 
 def test_fit_errors(x: np.ndarray) -> None:
