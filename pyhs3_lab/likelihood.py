@@ -249,7 +249,8 @@ def _shared_constraints(terms: list[_CountsTerm], values: Mapping[str, Any]) -> 
             total -= float(np.sum(t.op.log_constraints(ev)))
         else:
             for key, val in named(ev).items():
-                seen.setdefault(key, float(np.sum(val)))
+                if key not in seen:  # (setdefault would sum every shared term again, once per channel)
+                    seen[key] = float(val) if isinstance(val, float) else float(np.sum(val))
         total += t.main_nll(ev)
     return total - sum(seen.values())
 
