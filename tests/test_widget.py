@@ -354,6 +354,8 @@ def test_inspect_gives_the_current_value_of_a_node(one_channel: Explorer) -> Non
     assert "nope" in w.error
 
 
+@pytest.mark.pyhf
+@pytest.mark.filterwarnings("ignore:jsonschema.RefResolver is deprecated:DeprecationWarning")  # inside pyhf
 def test_a_pyhf_workspace_is_converted_and_evaluated_with_pyhf_conventions() -> None:
     pyhf = pytest.importorskip("pyhf")
     path = _need(WORKSPACES / "pyhs3" / "simplemodel_correlated-background_hifa.json")
