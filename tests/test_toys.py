@@ -346,3 +346,16 @@ def test_pseudo_data_to_hs3_round_trip() -> None:
     item = asimov.to_hs3(lik, "_asimov")["data"][0]
     assert item["type"] == "unbinned"
     assert sum(item["weights"]) == pytest.approx(500.0)
+
+
+def test_histfactory_pulls(workspaces_dir: Any) -> None:
+    # frequentist toys: the Poisson global observables of the shapesys terms are redrawn too, without
+    # which the pulls of the γ parameters would be narrower than 1
+    ws = pyhs3_lab.Workspace.load(workspaces_dir / "pyhs3" / "simplemodel_uncorrelated-background_hs3.json")
+    lik = ws.likelihood("simPdf_obsData", conventions="pyhf")
+    n = 200
+    study = lik.toys(n, params={"mu": 3.0}, seed=4, fit_options={"limits": {"mu": (-10.0, 20.0)}})
+    assert study.valid.all()
+    for name, (mean, width) in study.pull_summary().items():
+        assert abs(mean) < 3.5 / math.sqrt(n), (name, mean)
+        assert abs(width - 1.0) < 3.5 / math.sqrt(2 * n), (name, width)
