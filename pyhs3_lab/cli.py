@@ -80,9 +80,12 @@ def _validate_one(path: str, out: TextIO) -> int:
         if set(lik.distributions) & unsupported or set(lik.aux_distributions) & unsupported:
             continue  # reported as unsupported above
         try:
-            ws.likelihood(lik.name)
+            value = ws.likelihood(lik.name).nll()
         except PyHS3LabError as exc:
             problems.append(str(exc))
+            continue
+        if not math.isfinite(value):
+            warnings.append(f"{lik.path} (likelihood {lik.name!r}): the NLL is {value} at the default values")
     status = "OK" if not problems else f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
     extra = f" ({len(warnings)} warning{'s' if len(warnings) != 1 else ''})" if warnings else ""
     print(f"{path}: {status}{extra}", file=out)

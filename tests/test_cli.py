@@ -166,3 +166,19 @@ def test_pyhf_files_are_recognised(workspaces_dir: Path, capsys: pytest.CaptureF
     # pyhf's own minimum: -log L = 12.491968 (twice_nll / 2 of pyhf.infer.mle.fit)
     fval = float(out[2].split("fval = ")[1].split(",")[0])
     assert fval == pytest.approx(12.4919676, abs=1e-5)
+
+
+def test_validate_evaluates_each_likelihood(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = good_ws()
+    doc["parameter_points"][0]["parameters"] = [{"name": "mu", "value": 0.0}]
+    doc["domains"][0]["axes"] = [{"name": "mu", "min": -3, "max": 3}]  # sigma: no value, no range
+    path = write(tmp_path, "novalue.json", doc)
+    assert main(["validate", path]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{path}: 1 problem"
+    assert out[1].startswith("  error: likelihoods[0]: parameter(s) ['sigma'] have no value")
+    far = good_ws()
+    far["data"][0]["entries"] = [[9.0]]  # outside the axis range [-5, 5]: the density is 0 there
+    path = write(tmp_path, "far.json", far)
+    main(["validate", path])
+    assert "warning: likelihoods[0] (likelihood 'L0'): the NLL is" in capsys.readouterr().out
