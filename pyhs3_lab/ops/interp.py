@@ -25,6 +25,7 @@ order of the parameters matters when additive and multiplicative codes are mixed
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -123,9 +124,20 @@ def _poly6_coefficients(rlo: Array, rhi: Array) -> tuple[Array, ...]:
     )
 
 
+@functools.lru_cache(maxsize=65536)
+def _poly6_coefficients_scalar(rlo: float, rhi: float) -> tuple[float, ...]:
+    """:func:`_poly6_coefficients` of one (lo, hi) pair, computed once (they are constants of the file)."""
+    return tuple(float(c) for c in _poly6_coefficients(np.asarray(rlo), np.asarray(rhi)))
+
+
 def _poly6_exp(a: Array, rlo: Array, rhi: Array) -> tuple[Array, Array]:
     """FlexibleInterpVar code 4 / PiecewiseInterpolation code 5 on ratios: the factor."""
-    c1, c2, c3, c4, c5, c6 = _poly6_coefficients(rlo, rhi)
+    coef: tuple[Any, ...]
+    if np.ndim(rlo) == 0 and np.ndim(rhi) == 0:
+        coef = _poly6_coefficients_scalar(float(rlo), float(rhi))
+    else:
+        coef = _poly6_coefficients(rlo, rhi)
+    c1, c2, c3, c4, c5, c6 = coef
     inner = 1.0 + a * (c1 + a * (c2 + a * (c3 + a * (c4 + a * (c5 + a * c6)))))
     inner_grad = c1 + a * (2 * c2 + a * (3 * c3 + a * (4 * c4 + a * (5 * c5 + a * 6 * c6))))
     outer, outer_grad = _exp(a, rlo, rhi)
