@@ -637,7 +637,8 @@ def toys(lik: Likelihood, n: int, *, params: Mapping[str, float] | None = None, 
 class UpperLimit:
     """A CLs upper limit on ``poi`` at confidence level ``cl``.
 
-    ``expected`` are the limits of the background-only expectation at -2, -1, 0, +1, +2 σ.
+    ``expected`` are the limits of the background-only expectation at -2, -1, 0, +1, +2 σ (with
+    toys: NaN where the scanned points do not bracket the crossing).
     """
 
     poi: str
@@ -715,6 +716,9 @@ class _Asymptotic:
         return float(special.ndtr(n_sigma - sqa) / special.ndtr(n_sigma))
 
 
+_BANDS = (-2.0, -1.0, 0.0, 1.0, 2.0)
+
+
 def _solve(f: Any, lo: float, hi: float, alpha: float, what: str) -> float:
     from scipy import optimize
 
@@ -769,7 +773,7 @@ def upper_limit(lik: Likelihood, poi: str, cl: float = 0.95, *, method: str = "a
         observed = _solve(asym.cls, lo, hi, alpha, what)
         lo_exp = asym.zero + 1e-9
         expected = tuple(_solve(lambda m, n=n: asym.cls_expected(m, n), lo_exp, hi, alpha, what)
-                         for n in (-2.0, -1.0, 0.0, 1.0, 2.0))
+                         for n in _BANDS)
         return UpperLimit(poi, cl, observed, expected, asym.mu_hat, "asymptotic")  # type: ignore[arg-type]
     if method != "toys":
         raise LikelihoodError(f"method must be 'asymptotic' or 'toys', not {method!r}")
@@ -825,7 +829,8 @@ def _toy_limit(lik: Likelihood, poi: str, cl: float, asym: _Asymptotic, hi: floa
     fixed = dict(fit_options.get("fixed") or {})
     rest = {k: v for k, v in fit_options.items() if k != "fixed"}
     recipe = recipe_of(lik) if executor is not None else None
-    cls_obs, cls_exp = [], []
+    cls_obs: list[float] = []
+    cls_bands: list[list[float]] = [[] for _ in _BANDS]
     for j, mu in enumerate(_progress(mus, len(mus), progress, "CLs points")):
         q_obs = asym.q_obs(mu)
         hyp: dict[str, list[float]] = {}
@@ -845,9 +850,11 @@ def _toy_limit(lik: Likelihood, poi: str, cl: float, asym: _Asymptotic, hi: floa
         clsb = float(np.mean(qsb >= q_obs))
         clb = float(np.mean(qb >= q_obs))
         cls_obs.append(clsb / clb if clb > 0 else 1.0)
-        # expected (median of the background-only toys)
-        q_med = float(np.median(qb))
-        cls_exp.append(float(np.mean(qsb >= q_med)) / max(float(np.mean(qb >= q_med)), 1e-300))
+        # expected: at the quantiles of q under the background-only toys (the +nσ band, a higher limit,
+        # is the more background-like, smaller q: quantile Φ(-n))
+        for band, n_sigma in zip(cls_bands, _BANDS, strict=True):
+            q_n = float(np.quantile(qb, special.ndtr(-n_sigma)))
+            band.append(float(np.mean(qsb >= q_n)) / max(float(np.mean(qb >= q_n)), 1e-300))
 
     def crossing(values: list[float]) -> float:
         v = np.asarray(values)
@@ -857,6 +864,7 @@ def _toy_limit(lik: Likelihood, poi: str, cl: float, asym: _Asymptotic, hi: floa
         return math.nan
 
     observed = crossing(cls_obs)
-    median = crossing(cls_exp)
-    return UpperLimit(poi, cl, observed, (math.nan, math.nan, median, math.nan, math.nan), asym.mu_hat, "toys",
-                      {"mu": np.array(mus), "cls": np.array(cls_obs), "cls_expected": np.array(cls_exp)})
+    expected = tuple(crossing(b) for b in cls_bands)
+    return UpperLimit(poi, cl, observed, expected, asym.mu_hat, "toys",  # type: ignore[arg-type]
+                      {"mu": np.array(mus), "cls": np.array(cls_obs), "cls_expected": np.array(cls_bands[2]),
+                       "cls_expected_bands": np.array(cls_bands)})

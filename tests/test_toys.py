@@ -250,6 +250,7 @@ def test_toy_upper_limit_near_asymptotic() -> None:
     assert toy.scan["cls"].shape == (4,)
     assert toy.observed == pytest.approx(asym.observed, rel=0.2)
     assert toy.expected[2] == pytest.approx(asym.expected[2], rel=0.25)
+    assert toy.expected[1] <= toy.expected[2] <= toy.expected[3]
 
 
 def _dask_client() -> Any:
