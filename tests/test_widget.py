@@ -372,3 +372,21 @@ def test_a_pyhf_workspace_is_converted_and_evaluated_with_pyhf_conventions() -> 
 def test_a_workspace_without_distributions_says_so() -> None:
     w = Explorer({"metadata": {"hs3_version": "0.2"}, "parameter_points": []})
     assert "no distributions" in w.error
+
+
+def test_pulls_of_implicit_histfactory_constraints() -> None:
+    w = Explorer(_need(WORKSPACES / "HS3.jl" / "rf515_hfJSON_3.json"))
+    w.fit()
+    assert w.fit_status["valid"] is True
+    pulls = {p["name"]: p for p in w.fit_result["pulls"]}
+    rows = {r["name"]: r for r in w.fit_result["rows"]}
+    # Gaussian terms around 0 with width 1: the pull is the fitted value, its error the fitted error
+    for name in ("syst1", "syst2", "syst3"):
+        assert pulls[name]["pull"] == pytest.approx(rows[name]["value"], abs=1e-12)
+        assert pulls[name]["error"] == pytest.approx(rows[name]["error"], abs=1e-12)
+    # Poisson (Barlow-Beeston-lite) terms around 1: (γ - 1) / σ_rel with the same sign as γ - 1
+    for name in ("gamma_stat_channel1_bin_0", "gamma_stat_channel1_bin_1"):
+        assert np.sign(pulls[name]["pull"]) == np.sign(rows[name]["value"] - 1.0)
+        assert pulls[name]["pull"] / (rows[name]["value"] - 1.0) == pytest.approx(
+            pulls[name]["error"] / rows[name]["error"], rel=1e-9)
+    assert "mu" not in pulls  # unconstrained

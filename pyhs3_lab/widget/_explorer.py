@@ -572,6 +572,25 @@ class Explorer(anywidget.AnyWidget):
             err = res.errors.get(param, math.nan)
             out.append({"name": param, "pull": _num((values[param] - x0) / s), "error": _num(err / s),
                         "constraint": comp.name})
+        # implicit constraint terms of bin-count distributions (HistFactory normsys/histosys/staterror...)
+        for comp in self.workspace.spec.distributions:
+            terms = getattr(self.model.compiled.distribution(comp.name), "constraint_terms", None)
+            if terms is None:
+                continue
+            for param, spec in terms().items():
+                if param in seen or param not in floating:
+                    continue
+                g = values.get(spec.global_observable, spec.aux) if spec.global_observable else spec.aux
+                if spec.kind == "gauss":
+                    centre, width = float(g), float(spec.sigma)
+                elif spec.kind == "poisson" and spec.tau > 0:
+                    centre, width = float(g) / spec.tau, 1.0 / math.sqrt(spec.tau)
+                else:
+                    continue
+                seen.add(param)
+                err = res.errors.get(param, math.nan)
+                out.append({"name": param, "pull": _num((values[param] - centre) / width),
+                            "error": _num(err / width), "constraint": f"{spec.kind} term of {comp.name}"})
         return out
 
     def profile_scan(self, poi: str | None = None, *, points: int = 21, block: bool = True) -> None:
