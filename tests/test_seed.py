@@ -17,8 +17,8 @@ import sys
 from typing import Any
 
 import pytest
-from shared_paths import SHARED
 from scipy import integrate, stats
+from shared_paths import SHARED
 
 import pyhs3_lab
 
