@@ -137,7 +137,12 @@ class Evaluator:
         ld = self.log_density(dist)
         obs = self.norm_observables(dist)
         op = self.compiled.distribution(dist)
-        out = ld if (op.discrete or not obs) else ld - self.log_norm(dist)
+        if op.discrete or not obs:
+            out = ld
+        else:
+            ln = self.log_norm(dist)
+            # a mixture of normalised summands has log_norm exactly 0: no pass over the data
+            out = ld if (np.ndim(ln) == 0 and float(ln) == 0.0) else ld - ln
         for o in obs:
             if o in self._overridden:
                 continue  # quadrature nodes are inside the range by construction

@@ -53,24 +53,51 @@ def _signed_logsumexp(log_terms: Sequence[Array], weights: Sequence[Array], what
     array-API dispatch per call, more than the arithmetic on a few thousand events."""
     logs = []
     ws = []
+    nonneg = True
     for t, w in zip(log_terms, weights, strict=True):
         la, wa = _arr(t), _arr(w)
         if np.any(wa == 0.0):  # terms with weight 0 do not contribute (even where l_i = +inf)
             la = np.where(wa == 0.0, -np.inf, la)
+        if nonneg and not np.all(wa >= 0.0):
+            nonneg = False
         logs.append(la)
         ws.append(wa)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         top = logs[0]
         for la in logs[1:]:
             top = np.maximum(top, la)
-        shift = np.where(np.isfinite(top), top, 0.0) if top.ndim else (float(top) if np.isfinite(top) else 0.0)
-        total = ws[0] * np.exp(logs[0] - shift)
-        for la, wa in zip(logs[1:], ws[1:], strict=True):
-            total = total + wa * np.exp(la - shift)
-        if np.any(total < 0):
+        shift: Any
+        if top.ndim:
+            finite = np.isfinite(top)
+            shift = top if finite.all() else np.where(finite, top, 0.0)
+        else:
+            shift = float(top) if np.isfinite(top) else 0.0
+        shape = np.broadcast_shapes(np.shape(shift), *(la.shape for la in logs), *(wa.shape for wa in ws))
+        if not shape:
+            total = ws[0] * np.exp(logs[0] - shift)
+            for la, wa in zip(logs[1:], ws[1:], strict=True):
+                total = total + wa * np.exp(la - shift)
+            if np.any(total < 0):
+                raise EvaluationError(f"{what}: the weighted sum of the components is negative for some inputs")
+            small: Array = np.asarray(np.log(total) + shift, dtype=float)
+            return small
+        # the same arithmetic in two preallocated buffers (large data: no temporaries)
+        total = np.subtract(logs[0], shift, out=np.empty(shape))
+        np.exp(total, out=total)
+        np.multiply(ws[0], total, out=total)
+        if len(logs) > 1:
+            tmp = np.empty(shape)
+            for la, wa in zip(logs[1:], ws[1:], strict=True):
+                np.subtract(la, shift, out=tmp)
+                np.exp(tmp, out=tmp)
+                np.multiply(wa, tmp, out=tmp)
+                np.add(total, tmp, out=total)
+        if not nonneg and np.any(total < 0):  # non-negative weights cannot give a negative sum
             raise EvaluationError(f"{what}: the weighted sum of the components is negative for some inputs")
-        out = np.log(total) + shift
-    return np.asarray(out, dtype=float)
+        np.log(total, out=total)
+        np.add(total, shift, out=total)
+    result: Array = total
+    return result
 
 
 def _coefficient_count_check(items_key: str, what: str) -> Callable[[Mapping[str, Any]], list[tuple[str | None, str]]]:
@@ -152,7 +179,11 @@ class Mixture(DistributionOp):
             if np.any(total <= 0):
                 raise EvaluationError(f"{self.path} ({self.name!r}): the coefficients sum to {total!r}; "
                                       "their sum must be positive")
-            out = out - np.log(total)
+            log_total = np.log(total)
+            if out.ndim and out.flags.writeable and out.shape == np.broadcast_shapes(out.shape, log_total.shape):
+                np.subtract(out, log_total, out=out)  # out is the fresh buffer of _signed_logsumexp
+            else:
+                out = out - log_total
         return out
 
     def raw_log_density(self, ev: Evaluator) -> Array:
