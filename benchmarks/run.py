@@ -423,32 +423,44 @@ class Pyhs3Lik:
             ws = pyhs3.Workspace(**doc)
             by_name = {getattr(a.likelihood, "name", a.likelihood): a for a in ws.analyses}
             total = None
-            values: dict[str, Any] = {}
+            ins: list[Any] = []
+            self.args: list[np.ndarray] = []
+            seen: set[int] = set()
             for name in likelihoods:
                 model = ws.model(by_name[name]) if name in by_name else ws.model(ws.likelihoods[name])
                 lp = pt.sum(model.log_prob)
                 total = lp if total is None else total + lp
-                values.update(model.data)
-                values.update(model.free_params)
+                values = {**model.data, **model.free_params}  # each model has its own inputs (and data)
+                for v in graph_inputs([lp]):
+                    if isinstance(v, Constant) or id(v) in seen:
+                        continue
+                    seen.add(id(v))
+                    ins.append(v)
+                    self.args.append(np.asarray(values[str(v.name)], dtype=np.float64))
             assert total is not None
-            ins = [v for v in graph_inputs([total]) if not isinstance(v, Constant)]
-            self.inputs = ins
             self.names = [str(v.name) for v in ins]
+            self.params = list(dict.fromkeys(n for v, n in zip(ins, self.names, strict=True)
+                                             if v.type.ndim == 0 and not n.startswith("nom_")))
             outs = [-total]
-            self.params = [n for v, n in zip(ins, self.names, strict=True)
-                           if v.type.ndim == 0 and not n.startswith("nom_")]
             if grad:
-                wrt = [v for v, n in zip(ins, self.names, strict=True) if n in self.params]
-                outs += list(pytensor.grad(-total, wrt))
+                # one gradient per distinct name: the sum over the models' copies of that parameter
+                grads = pytensor.grad(-total, ins)
+                for p in self.params:
+                    idx = [i for i, n in enumerate(self.names) if n == p]
+                    g = grads[idx[0]]
+                    for i in idx[1:]:
+                        g = g + grads[i]
+                    outs.append(g)
             self.fn = pytensor.function(ins, outs if grad else outs[0])
-        self.args = [np.asarray(values[n], dtype=np.float64) for n in self.names]
-        self.pos = [self.names.index(p) for p in self.params]
-        self.x0 = np.array([float(values[p]) for p in self.params])
+        self.pos = [[i for i, n in enumerate(self.names) if n == p] for p in self.params]
+        self.x0 = np.array([float(self.args[ix[0]]) for ix in self.pos])
 
     def __call__(self, x: np.ndarray) -> Any:
         args = list(self.args)
-        for i, v in zip(self.pos, x.tolist(), strict=True):
-            args[i] = np.asarray(v)
+        for ix, v in zip(self.pos, x.tolist(), strict=True):
+            a = np.asarray(v)
+            for i in ix:
+                args[i] = a
         return self.fn(*args)
 
 
