@@ -22,6 +22,38 @@ export function corrColor(r: number): string {
   return r >= 0 ? `rgb(255,${c},${c})` : `rgb(${c},${c},255)`;
 }
 
+/** Above this many parameters the correlation matrix is a canvas heat map instead of a table. */
+export const TABLE_MAX = 30;
+
+/** The correlation matrix as pixels (any size), with the pair and value under the pointer. */
+function corrCanvas(names: string[], m: Float64Array[]): HTMLElement {
+  const n = names.length;
+  const cell = Math.max(2, Math.floor(480 / n));
+  const box = el("div", "pl-corr-big");
+  const canvas = el("canvas");
+  canvas.width = canvas.height = n * cell;
+  canvas.setAttribute("aria-label", `correlation matrix of ${n} parameters`);
+  const label = el("div", "pl-corr-hover", "point at a cell");
+  const ctx = canvas.getContext("2d");
+  if (ctx) {
+    m.forEach((row, i) => {
+      row.forEach((v, j) => {
+        ctx.fillStyle = corrColor(v);
+        ctx.fillRect(j * cell, i * cell, cell, cell);
+      });
+    });
+  }
+  canvas.addEventListener("mousemove", (ev) => {
+    const rect = canvas.getBoundingClientRect();
+    const j = Math.floor(((ev.clientX - rect.left) / rect.width) * n);
+    const i = Math.floor(((ev.clientY - rect.top) / rect.height) * n);
+    const v = m[i]?.[j];
+    if (v !== undefined) label.textContent = `${names[i]} × ${names[j]}: ${fmt(v, 4)}`;
+  });
+  box.append(canvas, label);
+  return box;
+}
+
 export class FitPanel {
   readonly element: HTMLElement;
   private status: HTMLElement;
@@ -144,7 +176,9 @@ export class FitPanel {
 
     const names = r.parameters ?? [];
     const m = rows2d(r.correlation);
-    if (names.length > 1 && m.length === names.length) {
+    if (names.length > TABLE_MAX && m.length === names.length) {
+      this.corr.append(el("h4", "", `Correlation (${names.length} parameters)`), corrCanvas(names, m));
+    } else if (names.length > 1 && m.length === names.length) {
       this.corr.append(el("h4", "", "Correlation"));
       const ct = el("table", "pl-corr-table");
       const hr = el("tr");

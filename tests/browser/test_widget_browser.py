@@ -199,6 +199,19 @@ def test_large_graph_starts_folded_and_expands_in_a_worker(lab: Any) -> None:
     root.locator(".hs3g-search").fill("tau_ch29")
     assert root.locator(".hs3g-node.hs3g-match").count() == 1
     lab.screenshot("explorer-30ch-expanded.png", graph)
+    # a fit of 62 parameters: the correlation matrix becomes a heat map
+    root.locator(".pl-fit button", has_text="Fit").first.click()
+    lab.wait_for("(sel) => { const e = document.querySelector(sel); return e && e.dataset.state === 'done'; }",
+                 arg=f"{ROOT} .pl-status", timeout=120_000)
+    assert "valid" in root.locator(".pl-status").inner_text()
+    heat = root.locator(".pl-corr-big canvas")
+    heat.wait_for()
+    assert heat.get_attribute("aria-label") == "correlation matrix of 62 parameters"
+    heat.hover()
+    assert " × " in root.locator(".pl-corr-hover").inner_text()
+    fit_panel = root.locator(".pl-fit")
+    fit_panel.scroll_into_view_if_needed()
+    lab.screenshot("explorer-30ch-fit.png", fit_panel)
 
 
 HISTFACTORY = WORKSPACES / "pyhs3" / "simplemodel_uncorrelated-background_hs3.json"

@@ -270,6 +270,22 @@ describe("Explorer view", () => {
     expect(host.querySelectorAll(".pl-pull")).toHaveLength(1);
   });
 
+  it("draws a large correlation matrix as a canvas", () => {
+    const model = makeModel();
+    renderExplorer(model, host);
+    const n = 40;
+    const names = Array.from({ length: n }, (_, i) => `np_${i}`);
+    const flat = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) flat[i * n + i] = 1;
+    model.py("fit_result", {
+      parameters: names,
+      rows: names.map((name) => ({ name, value: 0, error: 1, minos: null, poi: false })),
+      correlation: { dtype: "float64", shape: [n, n], data: new DataView(flat.buffer) },
+    });
+    expect(host.querySelectorAll(".pl-corr-cell")).toHaveLength(0);
+    expect(host.querySelector(".pl-corr-big canvas")?.getAttribute("aria-label")).toBe("correlation matrix of 40 parameters");
+  });
+
   it("selects a distribution when its graph node is clicked and shows the value Python sends", () => {
     const model = makeModel({ selected: "other" });
     renderExplorer(model, host);
