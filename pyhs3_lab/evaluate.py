@@ -21,7 +21,7 @@ import numpy as np
 from .compile import Compiled
 from .errors import EvaluationError, PyHS3LabError
 from .integrate import log_integrate, log_integrate_2d
-from .ops.base import Array, FunctionOp
+from .ops.base import Array, FunctionOp, Grad
 from .spec import Ref
 
 
@@ -46,6 +46,8 @@ class Evaluator:
         self._ld_cache: dict[str, Array] = {}
         self._lp_cache: dict[str, Array] = {}
         self._ln_cache: dict[str, Array] = {}
+        #: analytic derivatives of this evaluation (pyhs3_lab.gradient), keyed by (what, name)
+        self._grad_cache: dict[tuple[str, str], Grad | None] = {}
 
     # -- inputs ------------------------------------------------------------------------
 
@@ -156,6 +158,33 @@ class Evaluator:
         out = np.asarray(out, dtype=float)
         self._lp_cache[dist] = out
         return out
+
+    # -- analytic derivatives (pyhs3_lab.gradient) -----------------------------------------
+
+    def grad_value(self, ref: Ref, wrt: frozenset[str]) -> Grad | None:
+        """d value(ref) / d θ for the parameters θ in ``wrt`` (sparse), or None if a kernel on the
+        way has no analytic derivative."""
+        from .gradient import grad_value
+
+        return grad_value(self, ref, wrt)
+
+    def grad_log_density(self, dist: str, wrt: frozenset[str]) -> Grad | None:
+        """d log_density(dist) / d θ (sparse), or None."""
+        from .gradient import grad_log_density
+
+        return grad_log_density(self, dist, wrt)
+
+    def grad_logpdf(self, dist: str, wrt: frozenset[str]) -> Grad | None:
+        """d logpdf(dist) / d θ (sparse), or None."""
+        from .gradient import grad_logpdf
+
+        return grad_logpdf(self, dist, wrt)
+
+    def grad_expected_events(self, dist: str, wrt: frozenset[str]) -> Grad | None:
+        """d expected_events(dist) / d θ (sparse), or None."""
+        from .gradient import grad_expected_events
+
+        return grad_expected_events(self, dist, wrt)
 
     def with_observables(self, observables: frozenset[str] | set[str] | tuple[str, ...]) -> Evaluator:
         """A fresh evaluator on the same inputs that normalises over other observables

@@ -510,6 +510,163 @@ def _no_variables(name: str) -> Any:  # pragma: no cover - only called for varia
     raise AssertionError(name)
 
 
+# -- symbolic derivatives ---------------------------------------------------------------------
+
+_ZERO = Number(0.0)
+_ONE = Number(1.0)
+
+
+def _is_num(node: Node, value: float) -> bool:
+    return isinstance(node, Number) and node.value == value
+
+
+def _d_add(a: Node, b: Node) -> Node:
+    if _is_num(a, 0.0):
+        return b
+    if _is_num(b, 0.0):
+        return a
+    return Binary("+", a, b)
+
+
+def _d_sub(a: Node, b: Node) -> Node:
+    if _is_num(b, 0.0):
+        return a
+    if _is_num(a, 0.0):
+        return _d_neg(b)
+    return Binary("-", a, b)
+
+
+def _d_neg(a: Node) -> Node:
+    if isinstance(a, Number):
+        return Number(-a.value)
+    return Unary("-", a)
+
+
+def _d_mul(a: Node, b: Node) -> Node:
+    if _is_num(a, 0.0) or _is_num(b, 0.0):
+        return _ZERO
+    if _is_num(a, 1.0):
+        return b
+    if _is_num(b, 1.0):
+        return a
+    return Binary("*", a, b)
+
+
+def _d_div(a: Node, b: Node) -> Node:
+    if _is_num(a, 0.0):
+        return _ZERO
+    if _is_num(b, 1.0):
+        return a
+    return Binary("/", a, b)
+
+
+def _call(name: str, *args: Node) -> Node:
+    return Call(name, tuple(args))
+
+
+def _d_pow(a: Node, b: Node, da: Node, db: Node) -> Node:
+    # d(a^b) = b a^(b-1) da + a^b log(a) db (the second term only where b varies)
+    first = _d_mul(_d_mul(b, Binary("^", a, _d_sub(b, _ONE))), da) if not _is_num(da, 0.0) else _ZERO
+    second = _d_mul(_d_mul(Binary("^", a, b), _call("log", a)), db) if not _is_num(db, 0.0) else _ZERO
+    return _d_add(first, second)
+
+
+def _sign(u: Node) -> Node:
+    return Ternary(Binary(">", u, _ZERO), _ONE, Ternary(Binary("<", u, _ZERO), Number(-1.0), _ZERO))
+
+
+def _diff(node: Node, name: str) -> Node:
+    """The derivative of ``node`` with respect to the variable ``name`` (a syntax tree)."""
+    if isinstance(node, Number):
+        return _ZERO
+    if isinstance(node, Variable):
+        return _ONE if node.name == name else _ZERO
+    if name not in _symbols(node):
+        return _ZERO
+    if isinstance(node, Unary):
+        if node.op == "-":
+            return _d_neg(_diff(node.operand, name))
+        if node.op == "+":
+            return _diff(node.operand, name)
+        return _ZERO  # logical not
+    if isinstance(node, Binary):
+        a, b = node.left, node.right
+        if node.op in ("+", "-"):
+            da, db = _diff(a, name), _diff(b, name)
+            return _d_add(da, db) if node.op == "+" else _d_sub(da, db)
+        if node.op == "*":
+            return _d_add(_d_mul(_diff(a, name), b), _d_mul(a, _diff(b, name)))
+        if node.op == "/":
+            da, db = _diff(a, name), _diff(b, name)
+            return _d_sub(_d_div(da, b), _d_div(_d_mul(a, db), Binary("*", b, b)))
+        if node.op == "^":
+            return _d_pow(a, b, _diff(a, name), _diff(b, name))
+        return _ZERO  # comparisons and logic are piecewise constant
+    if isinstance(node, Ternary):
+        dt, do = _diff(node.then, name), _diff(node.other, name)
+        if _is_num(dt, 0.0) and _is_num(do, 0.0):
+            return _ZERO
+        return Ternary(node.cond, dt, do)
+    fn = _TMATH.get(node.function, node.function)
+    args = node.args
+    if fn in ("floor", "ceil"):
+        return _ZERO
+    if fn == "pow":
+        return _d_pow(args[0], args[1], _diff(args[0], name), _diff(args[1], name))
+    if fn in ("min", "max"):
+        cmp = "<=" if fn == "min" else ">="
+        return Ternary(Binary(cmp, args[0], args[1]), _diff(args[0], name), _diff(args[1], name))
+    if fn == "atan2":  # atan2(y, x)
+        y, x = args
+        num = _d_sub(_d_mul(x, _diff(y, name)), _d_mul(y, _diff(x, name)))
+        return _d_div(num, Binary("+", Binary("*", x, x), Binary("*", y, y)))
+    if fn == "TMath::Gaus":  # exp(-z²/2), z = (x - m)/s
+        x, m, s = args
+        z = Binary("/", Binary("-", x, m), s)
+        dz = _d_sub(_d_div(_d_sub(_diff(x, name), _diff(m, name)), s),
+                    _d_div(_d_mul(z, _diff(s, name)), s))
+        return _d_mul(_d_mul(node, _d_neg(z)), dz)
+    (u,) = args
+    du = _diff(u, name)
+    if _is_num(du, 0.0):
+        return _ZERO
+    outer: Node
+    if fn == "exp":
+        outer = node
+    elif fn == "log":
+        outer = Binary("/", _ONE, u)
+    elif fn == "log10":
+        outer = Binary("/", _ONE, Binary("*", u, Number(math.log(10.0))))
+    elif fn == "sqrt":
+        outer = Binary("/", Number(0.5), node)
+    elif fn == "abs":
+        outer = _sign(u)
+    elif fn == "sin":
+        outer = _call("cos", u)
+    elif fn == "cos":
+        outer = _d_neg(_call("sin", u))
+    elif fn == "tan":
+        outer = Binary("/", _ONE, Binary("^", _call("cos", u), Number(2.0)))
+    elif fn == "asin":
+        outer = Binary("/", _ONE, _call("sqrt", Binary("-", _ONE, Binary("*", u, u))))
+    elif fn == "acos":
+        outer = Binary("/", Number(-1.0), _call("sqrt", Binary("-", _ONE, Binary("*", u, u))))
+    elif fn == "atan":
+        outer = Binary("/", _ONE, Binary("+", _ONE, Binary("*", u, u)))
+    elif fn in ("erf", "erfc"):
+        k = 2.0 / math.sqrt(math.pi) * (1.0 if fn == "erf" else -1.0)
+        outer = Binary("*", Number(k), _call("exp", _d_neg(Binary("*", u, u))))
+    elif fn == "sinh":
+        outer = _call("cosh", u)
+    elif fn == "cosh":
+        outer = _call("sinh", u)
+    elif fn == "tanh":
+        outer = Binary("-", _ONE, Binary("^", node, Number(2.0)))
+    else:  # pragma: no cover - every function of FUNCTIONS is handled above
+        raise ExpressionError(f"no derivative of function {node.function!r}", "", None)
+    return _d_mul(outer, du)
+
+
 class Expression:
     """A parsed expression (immutable; obtain one with :func:`parse`).
 
@@ -525,7 +682,7 @@ class Expression:
         The functions it calls, as spelled in the text.
     """
 
-    __slots__ = ("_eval", "functions", "symbols", "text", "tree")
+    __slots__ = ("_derivatives", "_eval", "functions", "symbols", "text", "tree")
 
     def __init__(self, text: str, tree: Node) -> None:
         self.text = text
@@ -533,6 +690,22 @@ class Expression:
         self.symbols: frozenset[str] = frozenset(_symbols(tree))
         self.functions: frozenset[str] = frozenset(_functions(tree))
         self._eval = _compile(_fold(tree))
+        self._derivatives: dict[str, Expression] = {}
+
+    def derivative(self, name: str) -> Expression:
+        """The symbolic derivative with respect to the variable ``name`` (cached).
+
+        Comparisons, logic, ``floor`` and ``ceil`` are piecewise constant (derivative 0); ``abs``,
+        ``min``, ``max`` and the ternary take the derivative of the branch that applies.
+
+        >>> float(parse("a * x^2").derivative("x")(a=3.0, x=2.0))
+        12.0
+        """
+        got = self._derivatives.get(name)
+        if got is None:
+            got = Expression(f"d({self.text})/d{name}", _diff(self.tree, name))
+            self._derivatives[name] = got
+        return got
 
     def evaluate(self, resolve: Resolve | Mapping[str, Any]) -> Any:
         """The value of the expression, vectorised with numpy.

@@ -53,7 +53,7 @@ class NLL:
 
     def __init__(self, likelihood: Likelihood, floating: Sequence[str], values: Mapping[str, float] | None = None,
                  abort: Callable[[], bool] | None = None,
-                 limits: Mapping[str, tuple[float, float]] | None = None) -> None:
+                 limits: Mapping[str, tuple[float, float]] | None = None, *, gradient: bool = True) -> None:
         self.likelihood = likelihood
         self.names = tuple(floating)
         self._parameters: dict[str, tuple[float, float] | None] = {}
@@ -74,6 +74,13 @@ class NLL:
         #: evaluations where the NLL was not finite or could not be computed (the error wall)
         self.n_invalid = 0
         self.max_finite = -math.inf
+        #: gradient evaluations (analytic, see :meth:`grad`)
+        self.ngrad = 0
+        from .gradient import LikelihoodGradient
+
+        self._gradient = LikelihoodGradient(likelihood, self.names)
+        #: whether :meth:`grad` is analytic (iminuit's protocol: Minuit uses ``grad`` only if this is True)
+        self.has_grad: bool = bool(gradient) and likelihood.gradient_supported(self.names, self._base)
 
     @property
     def start(self) -> Array:
@@ -104,6 +111,28 @@ class NLL:
         self.n_invalid += 1
         return self.max_finite + 1e3 + abs(self.max_finite)
 
+    def grad(self, x: Array) -> Array:
+        """The analytic gradient of the NLL at ``x`` (:mod:`pyhs3_lab.gradient`; only where
+        :attr:`has_grad`). Where it is not finite (e.g. at the error wall), central finite
+        differences of the NLL instead."""
+        if self._abort is not None and self._abort():
+            raise FitCancelled
+        self.ngrad += 1
+        xs = np.asarray(x, dtype=float)
+        vals = self._base.copy()
+        vals.update(zip(self.names, xs.tolist(), strict=True))
+        got: Array | None
+        try:
+            with np.errstate(all="ignore"):
+                got = self._gradient(vals)
+        except EvaluationError:
+            got = None
+        if got is None or not np.all(np.isfinite(got)):
+            from .gradient import numerical_gradient
+
+            return numerical_gradient(self, xs)
+        return got
+
 
 @dataclass(frozen=True)
 class FitResult:
@@ -129,6 +158,10 @@ class FitResult:
     message: str
     fixed: tuple[str, ...] = ()
     minuit: Any = field(default=None, repr=False, compare=False)
+    #: whether MIGRAD used the analytic gradient of the NLL (else MINUIT's numerical one)
+    analytic_gradient: bool = False
+    #: analytic gradient evaluations
+    ngrad: int = 0
 
     def _rows(self) -> list[tuple[str, str, str, str, str]]:
         rows = []
@@ -189,6 +222,8 @@ class FitResult:
             "valid": self.valid,
             "message": self.message,
             "fixed": list(self.fixed),
+            "analytic_gradient": self.analytic_gradient,
+            "ngrad": self.ngrad,
         }
 
 
@@ -260,6 +295,7 @@ def fit(
     ncall: int | None = None,
     abort: Callable[[], bool] | None = None,
     limits: Mapping[str, tuple[float, float]] | None = None,
+    gradient: bool = True,
 ) -> FitResult:
     """Minimise the NLL of ``likelihood`` with iminuit: MIGRAD, then HESSE, then MINOS if asked.
 
@@ -284,6 +320,10 @@ def fit(
         ``valid=False`` with message ``"cancelled"``.
     limits
         Ranges ``{name: (lo, hi)}`` that replace the likelihood's for these parameters in this fit.
+    gradient
+        Give MINUIT the analytic gradient of the NLL where every kernel has one
+        (``likelihood.has_gradient``; :mod:`pyhs3_lab.gradient`); False, or a likelihood without
+        one: MINUIT's numerical gradient. ``FitResult.analytic_gradient`` says which was used.
 
     Returns
     -------
@@ -308,7 +348,7 @@ def fit(
         empty = {k: v for k, v in limits.items() if not float(v[0]) < float(v[1])}
         if empty:
             raise FitError(f"{likelihood.path}: empty limits {empty}; expected lo < hi")
-    nll = NLL(likelihood, floating, start, abort, limits)
+    nll = NLL(likelihood, floating, start, abort, limits, gradient=gradient)
     fixed_names = tuple(n for n in likelihood.parameter_names if n in fixed_vals)
     x0 = nll.start
     f0 = likelihood._evaluate(nll.full_values(x0))  # structural errors raise here, before iminuit runs
@@ -321,7 +361,7 @@ def fit(
         raise FitError(f"{likelihood.path}: the NLL is {f0} at the start values {at}")
     nll.max_finite = f0
 
-    m = Minuit(nll, x0, name=tuple(floating))
+    m = Minuit(nll, x0, name=tuple(floating), grad=nll.grad if nll.has_grad else False)
     m.strategy = strategy
     if tolerance is not None:
         m.tol = tolerance
@@ -383,7 +423,7 @@ def _result(lik: Likelihood, m: Any, nll: NLL, floating: list[str], fixed: tuple
     fval = float(m.fval) if m.fmin is not None else math.nan
     edm = float(m.fmin.edm) if m.fmin is not None else math.nan
     return FitResult(tuple(floating), _ordered(lik, vals), _ordered(lik, errs), minos_errors, cov, corr, fval, edm,
-                     int(nll.ncall), valid, message, fixed, m)
+                     int(nll.ncall), valid, message, fixed, m, nll.has_grad, nll.ngrad)
 
 
 # --------------------------------------------------------------------------------------

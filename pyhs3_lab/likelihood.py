@@ -546,6 +546,51 @@ class Likelihood:
             val += self.n_events * math.log(self.n_channels)
         return val
 
+    # -- analytic gradient (pyhs3_lab.gradient) ------------------------------------------
+
+    @property
+    def has_gradient(self) -> bool:
+        """Whether the NLL has an analytic gradient in every floating parameter (every kernel on the way
+        has derivatives; :mod:`pyhs3_lab.gradient`). Fits use it; without it MINUIT's numerical one."""
+        return self.gradient_supported(self.floating)
+
+    def gradient_supported(self, names: Sequence[str], values: Mapping[str, Any] | None = None) -> bool:
+        """Whether the NLL has an analytic gradient in ``names`` (decided once per set of names)."""
+        key = frozenset(names)
+        known: dict[frozenset[str], bool] | None = getattr(self, "_gradient_support", None)
+        if known is None:
+            known = {}
+            self._gradient_support = known
+        got = known.get(key)
+        if got is None:
+            from .gradient import LikelihoodGradient
+
+            full = values if values is not None else self._full_values(self.values())
+            got = known[key] = LikelihoodGradient(self, tuple(names)).supported(full)
+        return got
+
+    def gradient(self, values: Mapping[str, Any] | None = None, /, **kwargs: Any) -> dict[str, float]:
+        """The analytic gradient ``{parameter: d NLL / d parameter}`` of the floating parameters at
+        ``values`` (others at their start values).
+
+        Raises
+        ------
+        LikelihoodError
+            If some kernel of the likelihood has no analytic derivative (see :attr:`has_gradient`).
+        """
+        from .gradient import LikelihoodGradient
+
+        given: dict[str, Any] = dict(values or {})
+        given.update(kwargs)
+        self._check_names(given)
+        full = self._full_values(given)
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            got = LikelihoodGradient(self, self.floating)(full)
+        if got is None:
+            raise LikelihoodError(f"{self.path}: no analytic gradient (a kernel of the likelihood has no analytic "
+                                  "derivative); fits use MINUIT's numerical gradient")
+        return dict(zip(self.floating, (float(v) for v in got), strict=True))
+
     def _planned_density_terms(self) -> list[Any]:
         """The density terms, channels of identical structure merged into one vectorised evaluation
         (:mod:`pyhs3_lab.batch`; checked against the general path at its first evaluation)."""

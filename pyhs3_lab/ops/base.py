@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from ..registry import TypeInfo
 
 Array = NDArray[np.float64]
+#: a sparse gradient: ``{parameter: d value / d parameter}`` (arrays broadcastable against the value);
+#: parameters it does not depend on are absent. See :mod:`pyhs3_lab.gradient`.
+Grad = dict[str, Any]
 
 
 class BuildContext:
@@ -112,6 +115,11 @@ class FunctionOp(Op):
     def value(self, ev: Evaluator) -> Array:
         raise NotImplementedError  # every registered subclass implements it
 
+    def grad_value(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+        """d value / d θ for the parameters θ in ``wrt`` (chained with ``ev.grad_value`` of the
+        inputs), or None if this kernel has no analytic derivative."""
+        return None
+
 
 class DistributionOp(Op):
     """A distribution.
@@ -134,6 +142,21 @@ class DistributionOp(Op):
 
     def expected_events(self, ev: Evaluator) -> Array | None:
         """The Poisson mean ν of the number of events for an extended pdf; None if not extended."""
+        return None
+
+    # -- analytic derivatives (pyhs3_lab.gradient); None: this kernel has none ----------------
+
+    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+        """d log_density / d θ for the parameters θ in ``wrt``."""
+        return None
+
+    def grad_log_normalization(self, ev: Evaluator, observables: tuple[str, ...],
+                               wrt: frozenset[str]) -> Grad | None:
+        """d log_normalization / d θ (only asked where ``log_normalization`` is analytic)."""
+        return None
+
+    def grad_expected_events(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+        """d expected_events / d θ (only asked where ``expected_events`` is not None)."""
         return None
 
 

@@ -24,10 +24,11 @@ from scipy import special
 
 from ..errors import EvaluationError
 from ..expr import parse
+from ..gradient import add_scaled
 from ..integrate import log_integrate
 from ..registry import Kind, opt, register, req
 from ..spec import Ref, as_number, as_ref
-from .base import Array, BinnedDistributionOp, BuildContext, DistributionOp
+from .base import Array, BinnedDistributionOp, BuildContext, DistributionOp, Grad
 
 if TYPE_CHECKING:
     from ..evaluate import Evaluator
@@ -205,6 +206,61 @@ class Mixture(DistributionOp):
             return None
         return _arr(sum(self.weights(ev), np.asarray(0.0)))
 
+    # -- analytic derivatives ------------------------------------------------------------
+
+    def grad_weights(self, ev: Evaluator, wrt: frozenset[str]) -> list[Grad] | None:
+        """d weight_i / d θ for each summand (the weights of :meth:`weights`)."""
+        out: list[Grad] = []
+        got = ([ev.grad_expected_events(s, wrt) for s in self.summands] if self.from_summands
+               else [ev.grad_value(c, wrt) for c in self.coefficients])
+        for g in got:
+            if g is None:
+                return None
+            out.append(g)
+        if self.fractions:
+            last: Grad = {}
+            for g in out:
+                add_scaled(last, g, -1.0)
+            out.append(last)
+        return out
+
+    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+        coefs = self.weights(ev)
+        d_coefs = self.grad_weights(ev, wrt)
+        if d_coefs is None:
+            return None
+        total = sum(coefs, np.asarray(0.0))
+        # log Σ w_i f_i before the division by Σ w_i
+        log_sum = ev.log_density(self.name) + (0.0 if self.fractions else np.log(total))
+        out: Grad = {}
+        for s, w, dw in zip(self.summands, coefs, d_coefs, strict=True):
+            dl = ev.grad_logpdf(s, wrt)
+            if dl is None:
+                return None
+            if not dl and not dw:
+                continue
+            with np.errstate(over="ignore", invalid="ignore"):
+                share = np.where(w == 0.0, 0.0, np.exp(ev.logpdf(s) - log_sum))  # f_i / Σ w_j f_j
+            add_scaled(out, dw, share)
+            add_scaled(out, dl, w * share)
+        if not self.fractions:
+            for dw in d_coefs:
+                add_scaled(out, dw, -1.0 / total)
+        return out
+
+    def grad_log_normalization(self, ev: Evaluator, observables: tuple[str, ...],
+                               wrt: frozenset[str]) -> Grad | None:
+        return {} if all(ev.norm_observables(s) == observables for s in self.summands) else None
+
+    def grad_expected_events(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+        d_coefs = self.grad_weights(ev, wrt)
+        if d_coefs is None:
+            return None
+        out: Grad = {}
+        for dw in d_coefs:
+            add_scaled(out, dw)
+        return out
+
 
 # --------------------------------------------------------------------------------------
 # product_dist (RooProdPdf)
@@ -297,6 +353,26 @@ class Product(DistributionOp):
     def expected_events(self, ev: Evaluator) -> Array | None:
         extended = [e for f in self.factors if (e := ev.compiled.distribution(f).expected_events(ev)) is not None]
         return extended[0] if len(extended) == 1 else None
+
+    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+        singles, shared = self._partition(ev)
+        if shared:
+            return None  # factors on shared observables are normalised numerically
+        out: Grad = {}
+        for f in singles:
+            g = ev.grad_logpdf(f, wrt)
+            if g is None:
+                return None
+            add_scaled(out, g)
+        return out
+
+    def grad_log_normalization(self, ev: Evaluator, observables: tuple[str, ...],
+                               wrt: frozenset[str]) -> Grad | None:
+        return {} if not self._partition(ev)[1] else None
+
+    def grad_expected_events(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+        extended = [f for f in self.factors if ev.compiled.distribution(f).expected_events(ev) is not None]
+        return ev.grad_expected_events(extended[0], wrt) if len(extended) == 1 else None
 
 
 def _group_log_density(group: Sequence[str]) -> Callable[[Evaluator], Any]:
@@ -472,6 +548,16 @@ class RateExtended(DistributionOp):
     def expected_events(self, ev: Evaluator) -> Array | None:
         self.check_range()
         return _arr(ev.value(self.rate))
+
+    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+        return ev.grad_logpdf(self.dist, wrt)
+
+    def grad_log_normalization(self, ev: Evaluator, observables: tuple[str, ...],
+                               wrt: frozenset[str]) -> Grad | None:
+        return {} if ev.norm_observables(self.dist) == observables else None
+
+    def grad_expected_events(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+        return ev.grad_value(self.rate, wrt)
 
 
 @register("rate_density_dist", "distribution", {"x": req(Kind.REF_LIST), "density": req(Kind.REF)}, variates=("x",))

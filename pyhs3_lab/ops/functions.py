@@ -19,10 +19,11 @@ from scipy.interpolate import CubicSpline, PPoly, make_interp_spline
 
 from ..errors import EvaluationError
 from ..expr import parse
+from ..gradient import chain
 from ..integrate import log_integrate
 from ..registry import Kind, opt, register, req
 from ..spec import as_number, as_ref
-from .base import Array, BuildContext, FunctionOp
+from .base import Array, BuildContext, FunctionOp, Grad
 from .interp import HISTOSYS_CODES, NORMSYS_CODES, flexible_interp_var, interpolation_code, piecewise_interpolation
 
 if TYPE_CHECKING:
@@ -63,6 +64,9 @@ class Sum(FunctionOp):
     def value(self, ev: Evaluator) -> Array:
         return _f(reduce(np.add, (ev.value(s) for s in self.summands), 0.0))
 
+    def grad_value(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+        return chain(ev, [(s, 1.0) for s in self.summands], wrt)
+
 
 @register("product", "function", {"factors": req(Kind.REF_LIST, "factors to multiply")})
 class Product(FunctionOp):
@@ -74,6 +78,12 @@ class Product(FunctionOp):
 
     def value(self, ev: Evaluator) -> Array:
         return _f(reduce(np.multiply, (ev.value(s) for s in self.factors), 1.0))
+
+    def grad_value(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+        def others(i: int) -> Any:
+            return reduce(np.multiply, (ev.value(s) for j, s in enumerate(self.factors) if j != i), 1.0)
+
+        return chain(ev, [(s, lambda i=i: others(i)) for i, s in enumerate(self.factors)], wrt)
 
 
 def _weighted_sum_check(raw: Mapping[str, Any]) -> Problems:
@@ -101,6 +111,19 @@ class WeightedSum(FunctionOp):
         if len(coefs) == len(self.samples) - 1:
             coefs.append(1.0 - reduce(np.add, coefs, 0.0))
         return _f(reduce(np.add, (c * ev.value(s) for c, s in zip(coefs, self.samples, strict=True)), 0.0))
+
+    def grad_value(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+        parts: list[tuple[Any, Any]] = []
+        fractions = len(self.coefficients) == len(self.samples) - 1
+        last = self.samples[-1]
+        for c, s in zip(self.coefficients, self.samples, strict=False):
+            parts.append((s, lambda c=c: ev.value(c)))
+            # d/dc of c·s (and, with fractions, of (1 - Σc)·s_last)
+            parts.append((c, (lambda s=s: _f(ev.value(s)) - _f(ev.value(last))) if fractions
+                          else (lambda s=s: ev.value(s))))
+        if fractions:
+            parts.append((last, lambda: 1.0 - reduce(np.add, (ev.value(c) for c in self.coefficients), 0.0)))
+        return chain(ev, parts, wrt)
 
 
 @register("polynomial", "function",
@@ -146,6 +169,11 @@ class GenericFunction(FunctionOp):
 
     def value(self, ev: Evaluator) -> Array:
         return _f(self.expression.evaluate(ev.value))
+
+    def grad_value(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+        expr = self.expression
+        return chain(ev, [(v, lambda v=v: expr.derivative(v).evaluate(ev.value)) for v in sorted(expr.symbols)],
+                     wrt)
 
 
 # -- interpolation ------------------------------------------------------------------------------------

@@ -22,9 +22,10 @@ import numpy as np
 from scipy import special
 
 from ..errors import EvaluationError
+from ..gradient import chain
 from ..registry import Kind, opt, register, req
 from ..spec import Ref
-from .base import Array, BuildContext, DistributionOp
+from .base import Array, BuildContext, DistributionOp, Grad
 
 if TYPE_CHECKING:
     from ..evaluate import Evaluator
@@ -147,6 +148,36 @@ def _log_cb_left_density(t: Array, alpha: Array, n: Array) -> Array:
     return np.asarray(np.where(t >= -alpha, -0.5 * t * t, tail))
 
 
+def gauss_norm_partials(mean: Any, sigma: Any, lo: float, hi: float) -> tuple[Array, Array]:
+    """∂/∂mean and ∂/∂sigma of :func:`log_gauss_integral` (stable in the tails: the ratios
+    φ(a)/(Φ(b) - Φ(a)) are taken in log space)."""
+    mu, s = _arr(mean), _arr(sigma)
+    a, b = (lo - mu) / s, (hi - mu) / s
+    log_int = log_std_gauss_integral(a, b)  # log ∫_a^b exp(-t²/2) dt
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        pa = np.where(np.isfinite(a), np.exp(-0.5 * a * a - log_int), 0.0)
+        pb = np.where(np.isfinite(b), np.exp(-0.5 * b * b - log_int), 0.0)
+        apa = np.where(np.isfinite(a), a * pa, 0.0)
+        bpb = np.where(np.isfinite(b), b * pb, 0.0)
+    return np.asarray((pa - pb) / s), np.asarray((1.0 + apa - bpb) / s)
+
+
+def exp_norm_partial(c: Any, lo: float, hi: float) -> Array:
+    """∂/∂c of log ∫_lo^hi exp(-c x) dx, i.e. minus the mean of x (a series where |c·width| is small)."""
+    c = _arr(c)
+    w = hi - lo
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if math.isfinite(w):
+            cw = c * w
+            pos = -lo + w / np.expm1(cw) - 1.0 / c
+            neg = -hi - w / np.expm1(-cw) - 1.0 / c
+            series = -0.5 * (lo + hi) + cw * w / 12.0
+            out = np.where(np.abs(cw) < 1e-3, series, np.where(c > 0, pos, neg))
+        else:
+            out = np.where(c > 0, -lo - 1.0 / c, -hi - 1.0 / c)
+    return np.asarray(out)
+
+
 # ---------------------------------------------------------------------------------------
 # common base
 
@@ -209,6 +240,19 @@ class Gaussian(_Univariate):
             return None
         return log_gauss_integral(ev.value(self.mean), ev.value(self.sigma), *rng)
 
+    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+        x, mu, s = _arr(ev.value(self.x)), _arr(ev.value(self.mean)), _arr(ev.value(self.sigma))
+        z = (x - mu) / s
+        return chain(ev, [(self.x, lambda: -z / s), (self.mean, lambda: z / s), (self.sigma, lambda: z * z / s)], wrt)
+
+    def grad_log_normalization(self, ev: Evaluator, observables: tuple[str, ...],
+                               wrt: frozenset[str]) -> Grad | None:
+        rng = self._range(ev, observables)
+        if rng is None:
+            return None
+        d_mu, d_s = gauss_norm_partials(ev.value(self.mean), ev.value(self.sigma), *rng)
+        return chain(ev, [(self.mean, d_mu), (self.sigma, d_s)], wrt)
+
 
 @register("poisson_dist", "distribution",
           {"x": req(Kind.REF), "mean": req(Kind.REF), "integer": opt(Kind.BOOL)}, variates=("x",))
@@ -233,6 +277,23 @@ class Poisson(_Univariate):
         with np.errstate(divide="ignore", invalid="ignore"):
             out = special.xlogy(x, lam) - lam - special.gammaln(x + 1.0)
         return np.asarray(np.where(x < 0, -np.inf, out))
+
+    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+        x, lam = _arr(ev.value(self.x)), _arr(ev.value(self.mean))
+        if self.integer:
+            x = np.floor(x)
+
+        def d_lam() -> Array:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.asarray(np.where(x < 0, 0.0, np.where(x == 0, -1.0, x / lam - 1.0)))
+
+        def d_x() -> Any:
+            if self.integer:
+                return 0.0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(x < 0, 0.0, np.log(lam) - special.digamma(x + 1.0))
+
+        return chain(ev, [(self.mean, d_lam), (self.x, d_x)], wrt)
 
 
 @register("exponential_dist", "distribution", {"x": req(Kind.REF), "c": req(Kind.REF)}, variates=("x",))
@@ -263,6 +324,17 @@ class Exponential(_Univariate):
             tail = np.log(-np.expm1(-ac * width)) if math.isfinite(width) else np.zeros_like(ac)
             out = edge + tail - np.log(ac)
         return np.asarray(np.where(c == 0, math.log(width) if width > 0 else -math.inf, out))
+
+    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+        c, x = _arr(ev.value(self.c)), _arr(ev.value(self.x))
+        return chain(ev, [(self.c, lambda: -x), (self.x, lambda: -c)], wrt)
+
+    def grad_log_normalization(self, ev: Evaluator, observables: tuple[str, ...],
+                               wrt: frozenset[str]) -> Grad | None:
+        rng = self._range(ev, observables)
+        if rng is None:
+            return None
+        return chain(ev, [(self.c, lambda: exp_norm_partial(ev.value(self.c), *rng))], wrt)
 
 
 @register("lognormal_dist", "distribution",
