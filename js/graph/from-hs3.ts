@@ -10,6 +10,7 @@
  * hold a legacy constraint type ("Gauss", "Poisson", ...).
  */
 
+import { histfactoryRefs } from "./histfactory";
 import type { GraphData, GraphEdge, GraphNode, NodeKind } from "./types";
 
 const NOT_REFS = new Set([
@@ -25,7 +26,12 @@ const NOT_REFS = new Set([
   "normalization_type",
   "dict",
   "tags",
+  // range keys some writers add (uniform_dist min/max): not references in pyhs3_lab's schema
+  "min",
+  "max",
 ]);
+/** types whose "expression" is an expression (elsewhere, e.g. CMS types, it is a name) */
+const EXPRESSION_TYPES = new Set(["generic_function", "generic_dist"]);
 const CONSTRAINT_KEYS = new Set(["constraint", "constraint_name", "constraints"]);
 const MODIFIER_TYPES = new Set(["normfactor", "normsys", "histosys", "shapesys", "shapefactor", "staterror", "lumi"]);
 const EXPRESSION_KEYS = new Set(["expression", "formula"]);
@@ -64,25 +70,26 @@ interface Ref {
   constraintOnly: boolean;
 }
 
-function collectRefs(value: unknown, field: string, key: string, out: Ref[], inConstraint: boolean): void {
+function collectRefs(value: unknown, field: string, key: string, out: Ref[], inConstraint: boolean,
+  expressions = false): void {
   if (typeof value === "string") {
-    if (EXPRESSION_KEYS.has(key)) {
+    if (expressions && EXPRESSION_KEYS.has(key)) {
       for (const s of expressionSymbols(value)) out.push({ field, target: s, constraintOnly: false });
     } else if (value !== "" && !numeric(value)) {
       out.push({ field, target: value, constraintOnly: inConstraint });
     }
   } else if (Array.isArray(value)) {
-    value.forEach((v, i) => collectRefs(v, `${field}[${i}]`, key, out, inConstraint));
+    value.forEach((v, i) => collectRefs(v, `${field}[${i}]`, key, out, inConstraint, expressions));
   } else if (isRecord(value)) {
     const hasParam = "parameter" in value || "parameters" in value;
     for (const [k, v] of Object.entries(value)) {
       // a HistFactory modifier without "parameter" is named after its parameter
       if (k === "name" && !hasParam && typeof value.type === "string" && MODIFIER_TYPES.has(value.type)) {
-        collectRefs(v, `${field}.${k}`, k, out, inConstraint);
+        collectRefs(v, `${field}.${k}`, k, out, inConstraint, expressions);
         continue;
       }
       if (NOT_REFS.has(k) || k === "data" || k === "contents" || k === "errors") continue;
-      collectRefs(v, `${field}.${k}`, k, out, inConstraint || CONSTRAINT_KEYS.has(k));
+      collectRefs(v, `${field}.${k}`, k, out, inConstraint || CONSTRAINT_KEYS.has(k), expressions);
     }
   }
 }
@@ -118,12 +125,18 @@ export function buildGraphData(doc: unknown): GraphData {
   const params = new Map<string, string>();
   for (const [comp, path] of comps) {
     const refs: Ref[] = [];
-    for (const [k, v] of Object.entries(comp)) {
-      if (NOT_REFS.has(k)) continue;
-      if (k === "data" || k === "contents" || k === "errors") continue;
-      collectRefs(v, k, k, refs, CONSTRAINT_KEYS.has(k));
+    if (comp.type === "histfactory_dist") {
+      for (const r of histfactoryRefs(comp)) refs.push({ field: r.field, target: r.target, constraintOnly: r.dist });
+    } else {
+      const expressions = EXPRESSION_TYPES.has(String(comp.type));
+      for (const [k, v] of Object.entries(comp)) {
+        if (NOT_REFS.has(k)) continue;
+        if (k === "data" || k === "contents" || k === "errors") continue;
+        collectRefs(v, k, k, refs, CONSTRAINT_KEYS.has(k), expressions);
+      }
     }
     for (const r of refs) {
+      if (r.target === comp.name) continue; // an object named like its own field value refers to nothing
       const target = nodes.get(r.target);
       if (r.constraintOnly && (target === undefined || target.kind !== "distribution")) continue;
       if (target === undefined && !params.has(r.target)) params.set(r.target, `${path}.${r.field}`);

@@ -84,9 +84,13 @@ describe("buildGraphData", () => {
       ],
     });
     const targets = g.edges.filter((e) => e.source === "ch").map((e) => `${e.field}->${e.target}`);
+    // as pyhs3_lab/ops/histfactory.py finds them: the observable, the parameters, a legacy Gauss
+    // constraint's global observable nom_<parameter>, a constraint pdf by name
     expect(targets).toEqual([
+      "axes[0].name->obs_x",
       "samples[0].modifiers[0].name->mu",
       "samples[0].modifiers[1].parameter->alpha_l",
+      "samples[0].modifiers[1]->nom_alpha_l",
       "samples[0].modifiers[2].parameter->alpha_j",
       "samples[0].modifiers[2].constraint->alpha_jConstraint",
     ]);
