@@ -351,11 +351,13 @@ class ConstraintSet:
 
     @staticmethod
     def _stack(ev: Evaluator, names: Sequence[str]) -> Array:
-        return _stack_values([ev.value(n) for n in names])
+        return _stack_values(_lookup(ev, names))
 
     @staticmethod
     def _globals(ev: Evaluator, names: Sequence[str | None], aux: Array) -> Array:
-        vals = [ev.value(n) if n is not None else a for n, a in zip(names, aux, strict=True)]
+        given = ev.values
+        vals = [(given[n] if n in given else ev.value(n)) if n is not None else a
+                for n, a in zip(names, aux, strict=True)]
         return _stack_values(vals)
 
     def log_terms(self, ev: Evaluator) -> list[Array]:
@@ -438,6 +440,12 @@ class ConstraintSet:
         if not terms:
             return np.asarray(0.0)
         return np.asarray(sum(terms[1:], terms[0]), dtype=float)
+
+
+def _lookup(ev: Evaluator, names: Sequence[str]) -> list[Any]:
+    """``[ev.value(n) for n in names]``, reading given values directly (thousands per call in big models)."""
+    given = ev.values
+    return [given[n] if n in given else ev.value(n) for n in names]
 
 
 def _stack_values(vals: Sequence[Any]) -> Array:
@@ -931,7 +939,7 @@ class HistFactory(BinnedDistributionOp):
     # -- evaluation -------------------------------------------------------------------------
 
     def _values(self, ev: Evaluator) -> Array:
-        return _stack_values([ev.value(n) for n in self._param_names])
+        return _stack_values(_lookup(ev, self._param_names))
 
     def _by_sample(self, ev: Evaluator) -> Array:
         """ν per sample and bin: shape ``(samples, bins, *batch)``."""

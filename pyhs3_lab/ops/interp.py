@@ -130,13 +130,33 @@ def _poly6_coefficients_scalar(rlo: float, rhi: float) -> tuple[float, ...]:
     return tuple(float(c) for c in _poly6_coefficients(np.asarray(rlo), np.asarray(rhi)))
 
 
+_POLY6_CACHE: dict[tuple[bytes, bytes, tuple[int, ...], tuple[int, ...]], tuple[Array, ...]] = {}
+
+
+def _poly6_coefficients_array(rlo: Array, rhi: Array) -> tuple[Array, ...]:
+    """:func:`_poly6_coefficients` of arrays of (lo, hi) ratios, remembered by their contents (the ratios
+    of a model's modifiers are the same at every call; the coefficients are read-only)."""
+    if rlo.size + rhi.size > 4096:
+        return _poly6_coefficients(rlo, rhi)
+    key = (rlo.tobytes(), rhi.tobytes(), rlo.shape, rhi.shape)
+    hit = _POLY6_CACHE.get(key)
+    if hit is None:
+        hit = tuple(np.asarray(c, dtype=np.float64) for c in _poly6_coefficients(rlo, rhi))
+        for c in hit:
+            c.flags.writeable = False
+        if len(_POLY6_CACHE) > 4096:
+            _POLY6_CACHE.clear()
+        _POLY6_CACHE[key] = hit
+    return hit
+
+
 def _poly6_exp(a: Array, rlo: Array, rhi: Array) -> tuple[Array, Array]:
     """FlexibleInterpVar code 4 / PiecewiseInterpolation code 5 on ratios: the factor."""
     coef: tuple[Any, ...]
     if np.ndim(rlo) == 0 and np.ndim(rhi) == 0:
         coef = _poly6_coefficients_scalar(float(rlo), float(rhi))
     else:
-        coef = _poly6_coefficients(rlo, rhi)
+        coef = _poly6_coefficients_array(np.asarray(rlo, dtype=np.float64), np.asarray(rhi, dtype=np.float64))
     c1, c2, c3, c4, c5, c6 = coef
     inner = 1.0 + a * (c1 + a * (c2 + a * (c3 + a * (c4 + a * (c5 + a * c6)))))
     inner_grad = c1 + a * (2 * c2 + a * (3 * c3 + a * (4 * c4 + a * (5 * c5 + a * 6 * c6))))
