@@ -76,7 +76,7 @@ def test_initial_state(one_channel: Explorer) -> None:
     w = one_channel
     ids = {n["id"] for n in w.graph["nodes"]}
     assert {"model_ch0", "sig_ch0", "bkg_ch0", "constr_alpha_sigma", "L_ch0"} <= ids
-    assert w.graph["objects"]["sig_ch0"]["type"] == "gaussian_dist"
+    assert set(w.graph) == {"nodes", "edges"}
     names = [p["name"] for p in w.params]
     assert names[0] == "mu_sig"  # POIs first
     assert "x" not in names  # observables are the plot axis, not sliders
@@ -346,6 +346,7 @@ def test_inspect_gives_the_current_value_of_a_node(one_channel: Explorer) -> Non
     w.handle({"kind": "inspect", "name": "model_ch0"})
     assert w.inspected["value"] == pytest.approx(14.0 + 23.0)  # extended: expected events
     w.handle({"kind": "inspect", "name": "sig_ch0"})
+    assert w.inspected["json"]["type"] == "gaussian_dist"
     assert w.inspected["value"] is None
     assert "['x']" in w.inspected["text"]
     w.handle({"kind": "inspect", "name": "L_ch0"})
@@ -390,3 +391,16 @@ def test_pulls_of_implicit_histfactory_constraints() -> None:
         assert pulls[name]["pull"] / (rows[name]["value"] - 1.0) == pytest.approx(
             pulls[name]["error"] / rows[name]["error"], rel=1e-9)
     assert "mu" not in pulls  # unconstrained
+
+
+def test_details_of_huge_objects_are_shortened() -> None:
+    bins = list(range(100))
+    w = Explorer({"metadata": {"hs3_version": "0.2"},
+                  "distributions": [{"name": "h", "type": "histogram_dist", "x": "x",
+                                     "data": {"contents": bins, "axes": [{"name": "x", "min": 0, "max": 1,
+                                                                          "nbins": 100}]}}]})
+    w.handle({"kind": "inspect", "name": "h"})
+    contents = w.inspected["json"]["data"]["contents"]
+    assert contents[:24] == bins[:24]
+    assert contents[-1] == "… 76 more"
+    json.dumps(w.inspected)

@@ -72,7 +72,10 @@ export function renderExplorer(model: WidgetModel, host: HTMLElement): () => voi
       ...(runner ? { layoutRunner: runner } : {}),
       describe: (node: GraphNode) => {
         const p = paramOf(node.id);
-        return p ?? model.get("graph")?.objects?.[node.id] ?? { id: node.id, kind: node.kind, type: node.type };
+        if (p) return p;
+        const ins = model.get("inspected") ?? {};
+        if (ins.name === node.id && ins.json !== undefined && ins.json !== null) return ins.json;
+        return { id: node.id, kind: node.kind, type: node.type, path: node.path };
       },
       valueText: (id: string) => {
         const p = paramOf(id);
@@ -81,7 +84,7 @@ export function renderExplorer(model: WidgetModel, host: HTMLElement): () => voi
         return ins.name === id ? (ins.text ?? undefined) : undefined;
       },
       onSelect: (node: GraphNode) => {
-        if (node.kind !== "parameter" && node.kind !== "data") model.send({ kind: "inspect", name: node.id });
+        model.send({ kind: "inspect", name: node.id });
         if (node.kind === "distribution" || node.kind === "likelihood") {
           if (node.id !== model.get("selected")) model.send({ kind: "select", name: node.id });
         }

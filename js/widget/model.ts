@@ -115,11 +115,11 @@ export interface Inspected {
   name?: string;
   value?: number | null;
   text?: string;
+  /** the object's JSON (long lists shortened) */
+  json?: unknown;
 }
 
-export interface ExplorerGraph extends GraphData {
-  objects?: Record<string, unknown>;
-}
+export type ExplorerGraph = GraphData;
 
 export interface ExplorerModel {
   graph: ExplorerGraph;

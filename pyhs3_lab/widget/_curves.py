@@ -65,6 +65,8 @@ class CurveMaker:
         self._cache: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
         self._data_cache: dict[tuple[str, str, int], dict[str, Any]] = {}
         self.evaluations = 0  # how many payloads were computed (not served from the cache)
+        self._lik_names: frozenset[str] = (frozenset(likelihood.parameter_names) if likelihood is not None
+                                           else frozenset())
         self.channels: list[Channel] = self._channels()
 
     # -- structure -------------------------------------------------------------------------
@@ -141,7 +143,7 @@ class CurveMaker:
 
     def _binned_channel(self, target: str, ch: Channel, values: Mapping[str, Any]) -> dict[str, Any]:
         assert self.likelihood is not None
-        lik_values = {k: float(v) for k, v in values.items() if k in self.likelihood.parameter_names}
+        lik_values = {k: float(v) for k, v in values.items() if k in self._lik_names}
         expected = self.likelihood.expected(ch.dist, lik_values)
         obj = next(d for d in self.spec.data if d.name == ch.data)
         edges = _flat_edges(obj)

@@ -72,6 +72,26 @@ SYNCED_TRAITS = (
 _PROGRESS_EVERY = 25  # NLL calls between progress updates
 
 
+_SHORT_LIST = 24
+
+
+def _shorten(value: Any, depth: int = 0) -> Any:
+    """A JSON value with long lists cut (first items and a count) and deep nesting summarised,
+    so that the details of a huge object (a HistFactory channel) stay small."""
+    if isinstance(value, dict):
+        if depth > 6:
+            return f"{{{len(value)} keys}}"
+        return {str(k): _shorten(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        items = [_shorten(v, depth + 1) for v in value[:_SHORT_LIST]]
+        if len(value) > _SHORT_LIST:
+            items.append(f"… {len(value) - _SHORT_LIST} more")
+        return items
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
 class _WithLimits:
     """A likelihood seen through the limits the user typed in the Parameters panel: fits and
     profiles read ``bounds(name)``; everything else is the likelihood itself."""
@@ -119,7 +139,7 @@ class Explorer(anywidget.AnyWidget):
     _css = _css()
 
     # -- the synced-trait contract (mirrors js/widget/model.ts) ---------------------------
-    #: Graph.to_dict() plus "objects": {name: JSON of the object} for the details pane
+    #: Graph.to_dict() (a node's JSON comes with ``inspected`` when it is clicked)
     graph = t.Dict().tag(sync=True)
     #: one dict per parameter: name, value, min, max (None = unbounded), fixed, const, role, poi
     params = t.List(t.Dict()).tag(sync=True)
@@ -161,6 +181,7 @@ class Explorer(anywidget.AnyWidget):
         self._lock = threading.RLock()
         self._eval_error = False
         self._nll_cache: tuple[tuple[Any, ...], float] | None = None
+        self._lik_names: frozenset[str] = frozenset()
         try:
             self._load(source, likelihood, analysis)
         except Exception as exc:  # a broken workspace is shown, never raised
@@ -189,7 +210,6 @@ class Explorer(anywidget.AnyWidget):
         self._conventions = conventions
         self.workspace = ws
         graph = ws.graph.to_dict()
-        graph["objects"] = self._objects(ws)
         self.graph = graph
         lik_error: Exception | None = None
         try:
@@ -216,27 +236,30 @@ class Explorer(anywidget.AnyWidget):
         if lik_error is not None:
             self._show_error("building the likelihood (fits are off; sliders and plots work)", lik_error)
 
-    @staticmethod
-    def _objects(ws: Workspace) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for comp in ws.spec.components():
-            out[comp.name] = dict(comp.raw)
+    def _object_json(self, name: str) -> Any:
+        """The JSON of a workspace object for the details pane, long lists shortened."""
+        ws = self.workspace
+        assert ws is not None
+        comp = ws.spec.component(name)
+        if comp is not None:
+            return _shorten(dict(comp.raw))
         for d in ws.spec.data:
-            summary: dict[str, Any] = {"name": d.name, "type": d.type,
-                                       "axes": [{"name": a.name, "min": _num(a.min), "max": _num(a.max),
-                                                 **({"nbins": a.nbins} if a.nbins else {})} for a in d.axes]}
-            if d.type == "unbinned":
-                summary["entries"] = f"{len(d.raw.get('entries', []))} entries"
-            elif d.type == "binned":
-                summary["contents"] = d.raw.get("contents")
-            else:
-                summary.update({k: v for k, v in d.raw.items() if k not in summary})
-            out.setdefault(d.name, summary)
-        for lik in ws.spec.likelihoods:
-            out[lik.name] = dict(lik.raw)
-        for ana in ws.spec.analyses:
-            out.setdefault(ana.name, dict(ana.raw))
-        return out
+            if d.name == name:
+                summary: dict[str, Any] = {"name": d.name, "type": d.type,
+                                           "axes": [{"name": a.name, "min": _num(a.min), "max": _num(a.max),
+                                                     **({"nbins": a.nbins} if a.nbins else {})} for a in d.axes]}
+                if d.type == "unbinned":
+                    summary["entries"] = f"{len(d.raw.get('entries', []))} entries"
+                    if d.raw.get("weights") is not None:
+                        summary["weights"] = "weighted"
+                else:
+                    summary.update({k: v for k, v in d.raw.items() if k not in summary})
+                return _shorten(summary)
+        for group in (ws.spec.likelihoods, ws.spec.analyses):
+            for item in group:
+                if item.name == name:
+                    return _shorten(dict(item.raw))
+        return None
 
     @staticmethod
     def _choose_likelihood(ws: Workspace, likelihood: str | list[str] | None,
@@ -344,7 +367,9 @@ class Explorer(anywidget.AnyWidget):
         lik = self.likelihood
         if lik is None:
             return None
-        given = {k: v for k, v in values.items() if k in lik.parameter_names}
+        names = self._lik_names if self._lik_names else frozenset(lik.parameter_names)
+        self._lik_names = names
+        given = {k: v for k, v in values.items() if k in names}
         key = tuple(sorted(given.items()))
         if self._nll_cache is not None and self._nll_cache[0] == key:
             return self._nll_cache[1]
@@ -426,7 +451,7 @@ class Explorer(anywidget.AnyWidget):
             text = f"NLL {value!r}"
         else:
             text = node.kind
-        self.inspected = {"name": name, "value": _num(value), "text": text}
+        self.inspected = {"name": name, "value": _num(value), "text": text, "json": self._object_json(name)}
 
     def reset(self) -> None:
         """Restore the initial values, limits and fixed flags (atomically)."""
@@ -489,9 +514,10 @@ class Explorer(anywidget.AnyWidget):
         """The likelihood with the limits of the Parameters panel where they differ from its own."""
         lik = self.likelihood
         limits: dict[str, tuple[float, float]] = {}
+        names = frozenset(lik.parameter_names)
         for p in self.params:
             name = p["name"]
-            if name not in lik.parameter_names:
+            if name not in names:
                 continue
             lo = -math.inf if p.get("min") is None else float(p["min"])
             hi = math.inf if p.get("max") is None else float(p["max"])

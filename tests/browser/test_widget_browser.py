@@ -135,8 +135,7 @@ def test_explorer_select_tabs_and_profile(lab: Any) -> None:
     lab.wait_for("(sel) => { const e = document.querySelector(sel); return e && e.dataset.target === 'sig_ch1'; }",
                  arg=plot)
     assert root.locator(".pl-tab.pl-active").inner_text() == "model_ch1"
-    details = root.locator(".hs3g-details .hs3g-json").inner_text()
-    assert '"gaussian_dist"' in details
+    root.locator(".hs3g-details .hs3g-json", has_text='"gaussian_dist"').wait_for()
     # a tab selects a channel
     tabs.nth(2).click()
     lab.wait_for("(sel) => { const e = document.querySelector(sel); return e && e.dataset.target === 'model_ch2'; }",

@@ -156,7 +156,6 @@ function makeModel(extra: Partial<ExplorerModel> = {}): FakeModel {
         { source: "L", target: "model", field: "distributions[0]" },
         { source: "model", target: "mu", field: "coefficients[0]" },
       ],
-      objects: { model: { name: "model", type: "mixture_dist" } },
     },
     params,
     selected: "model",
@@ -292,8 +291,9 @@ describe("Explorer view", () => {
     host.querySelector<SVGGElement>('.hs3g-node[data-id="model"]')?.dispatchEvent(new MouseEvent("click", { bubbles: true }));
     expect(model.sent).toContainEqual({ kind: "select", name: "model" });
     expect(model.sent).toContainEqual({ kind: "inspect", name: "model" });
-    model.py("inspected", { name: "model", value: 37, text: "expected events 37" });
+    model.py("inspected", { name: "model", value: 37, text: "expected events 37", json: { type: "mixture_dist" } });
     expect(host.querySelector(".hs3g-value")?.textContent).toBe("value: expected events 37");
+    expect(host.querySelector(".hs3g-json")?.textContent).toContain('"mixture_dist"');
   });
 });
 
