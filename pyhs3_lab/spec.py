@@ -436,6 +436,17 @@ def _component(c: _Collector, raw: Any, path: str, category: str) -> Component |
     return cls(name=name, type=type_, raw=raw, path=path, category=category)
 
 
+def _rows_of_numbers(entries: list[Any], width: int) -> bool:
+    """True if every entry is a list of ``width`` JSON numbers (int or float, not bool): the common
+    case checked at C speed (a million entries in ~0.1 s); otherwise the caller finds the bad entry."""
+    if not all(type(row) is list and len(row) == width for row in entries):
+        return False
+    types: set[type] = set()
+    for j in range(width):
+        types.update(map(type, [row[j] for row in entries]))
+    return types <= {float, int}
+
+
 def _data(c: _Collector, raw: Any, path: str) -> Data | None:
     if not isinstance(raw, dict):
         c.add(path, f"expected an object, got {_type_name(raw)}", expected="a data object")
@@ -473,7 +484,7 @@ def _data(c: _Collector, raw: Any, path: str) -> Data | None:
                 c.add(f"{path}.axes", f"unbinned data {name!r} has no axes", name=name, field="axes",
                       expected="one axis per column of entries")
             width = len(axes)
-            for i, row in enumerate(entries):
+            for i, row in enumerate([] if _rows_of_numbers(entries, width) else entries):
                 if not isinstance(row, list) or len(row) != width or any(as_number(v) is None for v in row):
                     c.add(f"{path}.entries[{i}]", f"unbinned data {name!r}: entry is {_type_name(row)}",
                           name=name, field="entries", expected=f"a list of {width} numbers (one per axis)")
