@@ -344,7 +344,7 @@ class FileOracle:
             points.append({"label": "shift:all", "values": dict(shifted), "nll": _num(value())})
             for name, v in params.items():
                 v.setVal(default[name])
-        out = {key: spec[key] for key in ("name", "kind") if key in spec}
+        out: dict[str, Any] = {key: spec[key] for key in ("name", "kind") if key in spec}
         out.update({
             "pairs": built["pairs"],
             "aux": spec["aux"],
