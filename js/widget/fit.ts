@@ -112,6 +112,11 @@ export class FitPanel {
     this.renderProfile();
   }
 
+  /** only the status line (cheap: called on every slider move for the NLL) */
+  updateStatus(): void {
+    this.renderStatus();
+  }
+
   private renderStatus(): void {
     const s = this.model.get("fit_status") ?? {};
     const p = this.model.get("progress") ?? {};
@@ -125,6 +130,8 @@ export class FitPanel {
       if (s.nfcn !== undefined) parts.push(`calls = ${s.nfcn}`);
       if (s.message) parts.push(s.message);
     } else parts.push("not fitted yet");
+    const nll = this.model.get("curves")?.nll;
+    if (s.state !== "running" && nll !== null && nll !== undefined) parts.push(`NLL at the sliders = ${fmt(nll, 10)}`);
     this.status.textContent = parts.join(" · ");
     this.status.dataset.state = s.state ?? "idle";
     this.status.dataset.valid = String(s.valid === true);

@@ -146,7 +146,10 @@ export function renderExplorer(model: WidgetModel, host: HTMLElement): () => voi
     params.sender.acknowledged(model.get("ack") ?? 0);
     syncState();
   });
-  on("change:curves", () => plot.update());
+  on("change:curves", () => {
+    plot.update();
+    fit.updateStatus();
+  });
   on("change:selected", () => {
     root.dataset.selected = model.get("selected") ?? "";
     plot.updateTabs();

@@ -105,6 +105,7 @@ export class ParamsPanel {
   private showGlobals: HTMLInputElement;
   private local: Param[] = [];
   private structureKey = "";
+  private shown = new Map<string, string>();
   onInput: (() => void) | null = null;
 
   constructor(private readonly model: WidgetModel) {
@@ -141,9 +142,16 @@ export class ParamsPanel {
     if (key !== this.structureKey) {
       this.structureKey = key;
       this.build(params);
+      this.shown.clear();
+      this.applyFilter();
     }
-    for (const p of params) this.fill(p);
-    this.applyFilter();
+    // only rows whose parameter changed are touched (thousands of rows stay cheap)
+    for (const p of params) {
+      const sig = `${p.value}|${p.min}|${p.max}|${p.fixed}|${p.const}`;
+      if (this.shown.get(p.name) === sig) continue;
+      this.shown.set(p.name, sig);
+      this.fill(p);
+    }
   }
 
   private build(params: Param[]): void {
@@ -256,7 +264,10 @@ export class ParamsPanel {
   private change(name: string, patch: Partial<Param>): void {
     this.local = this.local.map((q) => (q.name === name ? { ...q, ...patch } : q));
     const p = this.local.find((q) => q.name === name);
-    if (p !== undefined && (patch.min !== undefined || patch.max !== undefined)) this.fill(p);
+    if (p !== undefined && (patch.min !== undefined || patch.max !== undefined)) {
+      this.fill(p);
+      this.shown.set(p.name, `${p.value}|${p.min}|${p.max}|${p.fixed}|${p.const}`);
+    }
     this.sender.send(this.local.map((q) => ({ ...q })));
     this.onInput?.();
   }

@@ -10,6 +10,9 @@ import { toFloat64 } from "./arrays";
 import { Bokeh, type DataSource, type Figure, type PlotView } from "./bokeh";
 import type { Curves, WidgetModel } from "./model";
 
+/** more channels than this get a drop-down instead of tabs */
+export const MAX_TABS = 12;
+
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls = "", text = ""): HTMLElementTagNameMap[K] {
@@ -149,6 +152,20 @@ export class PlotPanel {
     const curves = this.model.get("curves") ?? {};
     this.tabs.replaceChildren();
     if (channels.length < 2) return;
+    if (channels.length > MAX_TABS) {
+      // many channels: a searchable drop-down instead of a wall of tabs
+      const sel = el("select", "pl-channel-select");
+      sel.setAttribute("aria-label", "channel");
+      for (const ch of channels) {
+        const o = el("option", "", ch.name);
+        o.value = ch.name;
+        o.selected = ch.name === selected || ch.name === curves.channel;
+        sel.append(o);
+      }
+      sel.addEventListener("change", () => this.model.send({ kind: "select", name: sel.value }));
+      this.tabs.append(el("span", "", `${channels.length} channels: `), sel);
+      return;
+    }
     for (const ch of channels) {
       const b = el("button", "pl-tab", ch.name);
       b.type = "button";

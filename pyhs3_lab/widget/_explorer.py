@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -70,6 +71,8 @@ SYNCED_TRAITS = (
 )
 
 _PROGRESS_EVERY = 25  # NLL calls between progress updates
+#: above this, one NLL evaluation is too slow to follow the sliders (the plot still does)
+LIVE_NLL_SECONDS = 0.05
 
 
 _SHORT_LIST = 24
@@ -182,6 +185,7 @@ class Explorer(anywidget.AnyWidget):
         self._eval_error = False
         self._nll_cache: tuple[tuple[Any, ...], float] | None = None
         self._lik_names: frozenset[str] = frozenset()
+        self._nll_seconds = 0.0
         try:
             self._load(source, likelihood, analysis)
         except Exception as exc:  # a broken workspace is shown, never raised
@@ -355,6 +359,10 @@ class Explorer(anywidget.AnyWidget):
                 values = dict(self._values)
                 payload = dict(self._maker.curves(self.selected, values))
                 payload["nll"] = self._nll(values)
+                if payload["nll"] is None and self.likelihood is not None:
+                    payload["notes"] = [*payload.get("notes", []),
+                                        f"the NLL is not updated live (one evaluation takes "
+                                        f"{self._nll_seconds:.2g} s)"]
             self.curves = payload
             if self._eval_error:
                 self.error = ""
@@ -363,9 +371,13 @@ class Explorer(anywidget.AnyWidget):
             self._show_error(f"evaluating {self.selected!r}", exc)
             self._eval_error = True
 
-    def _nll(self, values: Mapping[str, float]) -> float | None:
+    def _nll(self, values: Mapping[str, float], *, force: bool = False) -> float | None:
+        """The NLL at the sliders; None when one evaluation is too slow to follow them live
+        (``LIVE_NLL_SECONDS``), unless ``force``."""
         lik = self.likelihood
         if lik is None:
+            return None
+        if not force and self._nll_seconds > LIVE_NLL_SECONDS:
             return None
         names = self._lik_names if self._lik_names else frozenset(lik.parameter_names)
         self._lik_names = names
@@ -373,7 +385,9 @@ class Explorer(anywidget.AnyWidget):
         key = tuple(sorted(given.items()))
         if self._nll_cache is not None and self._nll_cache[0] == key:
             return self._nll_cache[1]
+        start = time.perf_counter()
         val = float(lik.nll(given))
+        self._nll_seconds = time.perf_counter() - start
         self._nll_cache = (key, val)
         return val
 
@@ -447,7 +461,7 @@ class Explorer(anywidget.AnyWidget):
                 value = float(nu)
                 text = f"expected events {value:.6g}; {text}"
         elif node.kind == "likelihood" and self.likelihood is not None and name in (self.likelihood.name, None):
-            value = self._nll(self._values)
+            value = self._nll(self._values, force=True)
             text = f"NLL {value!r}"
         else:
             text = node.kind
