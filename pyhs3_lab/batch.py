@@ -155,6 +155,7 @@ class ChannelBatch:
         self.padded = any(n_i != width for n_i in lengths) or any(t.weights is not None for t in self.terms)
         self.weights = weights if self.padded else None
         self.n_events = np.array([t.n_events for t in self.terms], dtype=float).reshape(n, 1)
+        self._n_list = [float(t.n_events) for t in self.terms]
         # parameter slots: the template's name, the names per channel, whether they differ
         self.slots: list[tuple[str, list[str], bool]] = []
         for k, name in enumerate(leaves[0]):
@@ -221,21 +222,25 @@ class ChannelBatch:
             if val is not None:
                 memo[d] = (key, val)
         self._memo = memo
+        lp = np.asarray(lp)
+        if lp.shape != self.data.shape:
+            lp = np.broadcast_to(lp, self.data.shape)
         if self.weights is None:
-            per_channel = -np.sum(lp, axis=-1)
+            total = -float(lp.sum())
         else:
-            with np.errstate(invalid="ignore"):
-                per_channel = -np.sum(np.where(self.weights == 0.0, 0.0, self.weights * lp), axis=-1)
-        per_channel = np.broadcast_to(per_channel, (len(self.terms),))
-        total = float(np.sum(per_channel))
+            with np.errstate(invalid="ignore"):  # a zero weight times log 0 is 0 (and padding has weight 0)
+                total = -float(np.where(self.weights == 0.0, 0.0, self.weights * lp).sum())
         op = self.model.compiled.distribution(self.dist)
         nu = op.expected_events(ev)
         if nu is not None:
-            nu_a = np.broadcast_to(np.asarray(nu, dtype=float).reshape(-1, 1) if np.ndim(nu) else nu,
-                                   self.n_events.shape)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ext = np.where(self.n_events == 0.0, nu_a, nu_a - self.n_events * np.log(nu_a))
-            total += float(np.sum(ext))
+            if np.ndim(nu) == 0:
+                nu_f = float(nu)
+                total += float(sum(_extended(nu_f, n) for n in self._n_list))
+            else:
+                nu_a = np.broadcast_to(np.asarray(nu, dtype=float).reshape(-1, 1), self.n_events.shape)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ext = np.where(self.n_events == 0.0, nu_a, nu_a - self.n_events * np.log(nu_a))
+                total += float(ext.sum())
         return total
 
     def general_nll(self, values: Mapping[str, Any]) -> float:
@@ -267,6 +272,15 @@ class ChannelBatch:
             return self.general_nll(values)
         self._last = (key, val)
         return val
+
+
+def _extended(nu: float, n: float) -> float:
+    """ν - n log ν of one channel (0 log 0 = 0; ν = 0 with events: +inf)."""
+    if n == 0.0:
+        return nu
+    if nu > 0.0:
+        return nu - n * math.log(nu)
+    return math.inf if nu == 0.0 else math.nan
 
 
 def plan_terms(model: Model, terms: Sequence[_DensityLike]) -> list[Any]:

@@ -57,10 +57,17 @@ def _signed_logsumexp(log_terms: Sequence[Array], weights: Sequence[Array], what
     nonneg = True
     for t, w in zip(log_terms, weights, strict=True):
         la, wa = _arr(t), _arr(w)
-        if np.any(wa == 0.0):  # terms with weight 0 do not contribute (even where l_i = +inf)
-            la = np.where(wa == 0.0, -np.inf, la)
-        if nonneg and not np.all(wa >= 0.0):
-            nonneg = False
+        if wa.ndim == 0:  # a scalar weight (the usual case): plain float tests
+            wf = float(wa)
+            if wf == 0.0:  # terms with weight 0 do not contribute (even where l_i = +inf)
+                la = np.where(True, -np.inf, la) if la.ndim else np.asarray(-np.inf)
+            if not wf >= 0.0:
+                nonneg = False
+        else:
+            if np.any(wa == 0.0):
+                la = np.where(wa == 0.0, -np.inf, la)
+            if nonneg and not np.all(wa >= 0.0):
+                nonneg = False
         logs.append(la)
         ws.append(wa)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

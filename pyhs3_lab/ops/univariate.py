@@ -313,6 +313,8 @@ class Exponential(_Univariate):
             return None
         lo, hi = rng
         c = _arr(ev.value(self.c))
+        if c.ndim == 0:  # a scalar coefficient: the same formulas with math (no ufunc dispatch)
+            return np.asarray(self._log_norm_float(float(c), lo, hi))
         if (np.any(c > 0) and lo == -math.inf) or (np.any(c < 0) and hi == math.inf) or (
                 np.any(c == 0) and not math.isfinite(hi - lo)):
             raise self._fail(f"exp(-c·x) with c = {c} cannot be normalised over [{lo}, {hi}]")
@@ -324,6 +326,21 @@ class Exponential(_Univariate):
             tail = np.log(-np.expm1(-ac * width)) if math.isfinite(width) else np.zeros_like(ac)
             out = edge + tail - np.log(ac)
         return np.asarray(np.where(c == 0, math.log(width) if width > 0 else -math.inf, out))
+
+    def _log_norm_float(self, c: float, lo: float, hi: float) -> float:
+        if (c > 0 and lo == -math.inf) or (c < 0 and hi == math.inf) or (c == 0 and not math.isfinite(hi - lo)):
+            raise self._fail(f"exp(-c·x) with c = {c} cannot be normalised over [{lo}, {hi}]")
+        width = hi - lo
+        if c == 0:
+            return math.log(width) if width > 0 else -math.inf
+        ac = abs(c)
+        edge = -c * lo if c > 0 else -c * hi
+        if not math.isfinite(width):
+            tail = 0.0
+        else:
+            m = -math.expm1(-ac * width)
+            tail = math.log(m) if m > 0 else (-math.inf if m == 0 else math.nan)
+        return edge + tail - math.log(ac) if ac == ac else math.nan
 
     def grad_log_density(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
         c, x = _arr(ev.value(self.c)), _arr(ev.value(self.x))
