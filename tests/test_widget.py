@@ -151,7 +151,7 @@ def test_fit_message_runs_in_the_background_and_moves_the_sliders(one_channel: E
     status = w.fit_status
     assert status["state"] == "done"
     assert status["valid"] is True
-    assert status["nfcn"] > 10
+    assert status["nfcn"] > 0
     ref = w.likelihood.fit()
     assert status["fval"] == pytest.approx(ref.fval, abs=1e-6)
     assert _param(w, "mu_sig")["value"] == pytest.approx(ref.values["mu_sig"], abs=1e-3)

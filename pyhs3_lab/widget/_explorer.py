@@ -95,24 +95,6 @@ def _shorten(value: Any, depth: int = 0) -> Any:
     return value
 
 
-class _WithLimits:
-    """A likelihood seen through the limits the user typed in the Parameters panel: fits and
-    profiles read ``bounds(name)``; everything else is the likelihood itself."""
-
-    def __init__(self, likelihood: Any, limits: Mapping[str, tuple[float, float]]) -> None:
-        self._likelihood = likelihood
-        self._limits = dict(limits)
-
-    def bounds(self, name: str) -> tuple[float, float]:
-        if name in self._limits:
-            return self._limits[name]
-        lo, hi = self._likelihood.bounds(name)
-        return float(lo), float(hi)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._likelihood, name)
-
-
 def _num(v: Any) -> float | None:
     """A finite float, or None (JSON has no inf/NaN)."""
     if v is None or isinstance(v, bool):
@@ -524,8 +506,8 @@ class Explorer(anywidget.AnyWidget):
         if block:
             self._thread.join()
 
-    def _limited(self) -> Any:
-        """The likelihood with the limits of the Parameters panel where they differ from its own."""
+    def _limits(self) -> dict[str, tuple[float, float]]:
+        """The limits of the Parameters panel where they differ from the likelihood's own."""
         lik = self.likelihood
         limits: dict[str, tuple[float, float]] = {}
         names = frozenset(lik.parameter_names)
@@ -539,7 +521,13 @@ class Explorer(anywidget.AnyWidget):
                 if not lo < hi:
                     raise PyHS3LabError(f"the limits of {name!r} are empty: [{lo}, {hi}]")
                 limits[name] = (lo, hi)
-        return _WithLimits(lik, limits) if limits else lik
+        return limits
+
+    def _bounds(self, name: str, limits: Mapping[str, tuple[float, float]]) -> tuple[float, float]:
+        if name in limits:
+            return limits[name]
+        lo, hi = self.likelihood.bounds(name)
+        return float(lo), float(hi)
 
     def fit(self, minos: list[str] | bool = False, *, block: bool = True) -> None:
         """MIGRAD + HESSE from the current values (fixed parameters held), + MINOS if ``minos``
@@ -556,7 +544,11 @@ class Explorer(anywidget.AnyWidget):
                 floating = [n for n in lik.floating if n not in fixed]
                 wanted = minos if isinstance(minos, list) else [p for p in self._pois if p in floating] or floating
                 minos_names = [n for n in wanted if n in floating]
-            res = fit_fn(self._limited(), fixed=fixed or None, values=start, minos=minos_names, abort=abort)
+            limits = self._limits()
+            # start inside the limits (a value typed outside them would start MIGRAD at the wall)
+            start = {k: min(max(v, self._bounds(k, limits)[0]), self._bounds(k, limits)[1]) for k, v in start.items()}
+            res = fit_fn(lik, fixed=fixed or None, values=start, minos=minos_names, abort=abort,
+                         limits=limits or None)
             cancelled = res.message == "cancelled"
             self.fit_result = self._fit_payload(res)
             self.fit_status = {"state": "cancelled" if cancelled else "done", "task": task, "valid": bool(res.valid),
@@ -643,7 +635,8 @@ class Explorer(anywidget.AnyWidget):
         name = poi or next((p for p in self._pois if p in floating), None) or (floating[0] if floating else None)
         if name is None or name not in floating:
             raise PyHS3LabError(f"cannot profile {name!r}: it does not float; floating parameters: {floating}")
-        lo, hi = self._limited().bounds(name)
+        limits = self._limits()
+        lo, hi = self._bounds(name, limits)
         centre = self._values.get(name, 0.0)
         rows = {r["name"]: r for r in self.fit_result.get("rows", [])} if self.fit_result else {}
         err = _num(rows.get(name, {}).get("error"))
@@ -658,7 +651,7 @@ class Explorer(anywidget.AnyWidget):
         grid = np.linspace(a, b, max(3, points))
 
         def work(abort: Callable[[], bool]) -> None:
-            prof = profile_fn(self._limited(), name, grid, fixed=fixed or None, abort=abort)
+            prof = profile_fn(lik, name, grid, fixed=fixed or None, abort=abort, limits=limits or None)
             cancelled = self._cancel.is_set()
             ilo = ihi = math.nan
             if not cancelled and np.any(np.isfinite(prof.two_delta_nll)):
