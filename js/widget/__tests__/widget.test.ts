@@ -197,6 +197,28 @@ describe("Explorer view", () => {
     expect(host.children).toHaveLength(0);
   });
 
+  it("rebuilds the same view from the traits alone (a second view of one model)", async () => {
+    const model = makeModel();
+    const other = document.createElement("div");
+    document.body.appendChild(other);
+    const cleanupA = renderExplorer(model, host);
+    const cleanupB = renderExplorer(model, other);
+    await flush();
+    for (const root of [host, other]) {
+      expect(root.querySelectorAll(".hs3g-node")).toHaveLength(3);
+      expect(root.querySelectorAll(".pl-row")).toHaveLength(3);
+    }
+    model.py("params", params.map((p) => (p.name === "mu" ? { ...p, value: 2.5 } : p)));
+    for (const root of [host, other]) {
+      expect(root.querySelector<HTMLInputElement>('input[aria-label="mu value"]')?.value).toBe("2.5");
+    }
+    cleanupA();
+    model.py("error", "still listening");
+    expect(other.querySelector(".pl-error")?.textContent).toContain("still listening");
+    cleanupB();
+    other.remove();
+  });
+
   it("coalesces slider input: one update in flight, the latest value wins, nothing queues", async () => {
     const model = makeModel();
     renderExplorer(model, host);
