@@ -168,17 +168,18 @@ class Evaluator:
 
         return grad_value(self, ref, wrt)
 
-    def grad_log_density(self, dist: str, wrt: frozenset[str]) -> Grad | None:
-        """d log_density(dist) / d θ (sparse), or None."""
+    def grad_log_density(self, dist: str, wrt: frozenset[str], adjoint: Any) -> Grad | None:
+        """Σ adjoint · d log_density(dist) / d θ (reverse mode: ``adjoint`` has one weight per value),
+        summed down to the shape of each θ's value; or None."""
         from .gradient import grad_log_density
 
-        return grad_log_density(self, dist, wrt)
+        return grad_log_density(self, dist, wrt, adjoint)
 
-    def grad_logpdf(self, dist: str, wrt: frozenset[str]) -> Grad | None:
-        """d logpdf(dist) / d θ (sparse), or None."""
+    def grad_logpdf(self, dist: str, wrt: frozenset[str], adjoint: Any) -> Grad | None:
+        """Σ adjoint · d logpdf(dist) / d θ (see :meth:`grad_log_density`), or None."""
         from .gradient import grad_logpdf
 
-        return grad_logpdf(self, dist, wrt)
+        return grad_logpdf(self, dist, wrt, adjoint)
 
     def grad_expected_events(self, dist: str, wrt: frozenset[str]) -> Grad | None:
         """d expected_events(dist) / d θ (sparse), or None."""

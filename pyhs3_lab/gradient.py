@@ -1,16 +1,19 @@
 """Analytic gradients of the NLL: the chain rule through the graph, kernel by kernel.
 
-A gradient is *sparse*: ``{parameter: d value / d parameter}`` (a :data:`~pyhs3_lab.ops.base.Grad`),
-with arrays broadcastable against the value (one entry per data point, or a scalar) and only the
-parameters of ``wrt`` that the value depends on. Kernels give their local derivatives and ask the
-evaluator for those of their inputs:
+Functions of parameters are differentiated *forward*: ``ev.grad_value(ref, wrt)`` is a sparse
+:data:`~pyhs3_lab.ops.base.Grad` ``{parameter: d value / d parameter}`` (arrays broadcastable against
+the value, usually scalars), with only the parameters of ``wrt`` that the value depends on
+(``FunctionOp.grad_value``: ``sum``, ``product``, ``weighted_sum``, ``generic_function`` — expressions
+are differentiated symbolically, :meth:`pyhs3_lab.expr.Expression.derivative`).
 
-* functions: ``FunctionOp.grad_value(ev, wrt)`` (``sum``, ``product``, ``generic_function``, ... —
-  expressions are differentiated symbolically, :meth:`pyhs3_lab.expr.Expression.derivative`);
-* distributions: ``DistributionOp.grad_log_density(ev, wrt)``, ``grad_log_normalization(ev, obs,
-  wrt)`` (only where the normalisation is analytic) and ``grad_expected_events(ev, wrt)``;
-* bin counts (``histfactory_dist``): ``grad_expected(ev, names)`` and the constraint terms'
-  derivatives.
+Log densities, which have one value per data entry, are differentiated in *reverse*: the caller
+gives an ``adjoint`` (one weight per entry, e.g. ``-w`` for an NLL) and the kernel returns
+``Σ adjoint · ∂ log f / ∂θ`` summed down to the shape of θ's value (a number for scalar parameters,
+one per channel for the column of a batch of channels), so that no per-entry array per parameter is
+ever built: ``DistributionOp.grad_log_density(ev, wrt, adjoint)`` and
+``grad_log_normalization(ev, obs, wrt, adjoint)`` (only where the normalisation is analytic);
+expected events are scalars and forward again: ``grad_expected_events(ev, wrt)``. Bin counts
+(``histfactory_dist``) give ``grad_expected(ev, names)`` and their constraint terms' derivatives.
 
 Every step returns ``None`` as soon as a kernel has no derivative; the likelihood then has no
 analytic gradient and fits use MINUIT's numerical one. A node that depends on none of ``wrt`` has
@@ -19,10 +22,10 @@ stop the gradient).
 
 The NLL's gradient (:class:`LikelihoodGradient`) sums the terms of :mod:`pyhs3_lab.likelihood`:
 
-* density terms ``-Σ w ∂log f`` plus ``(1 - N/ν) ∂ν`` for extended pdfs;
+* density terms: adjoint ``-w`` through ``log f``, plus ``(1 - N/ν) ∂ν`` for extended pdfs;
 * bin-count terms ``Σ_b (1 - n_b/ν_b) ∂ν_b`` minus the derivatives of the constraint terms, each
   constraint once (merged by parameter, as the NLL merges them);
-* aux terms ``-∂log f``.
+* aux terms: adjoint ``-1`` through ``log f``.
 """
 
 from __future__ import annotations
@@ -39,8 +42,11 @@ from .ops.base import Array, BinnedDistributionOp, FunctionOp, Grad
 if TYPE_CHECKING:
     from .likelihood import Likelihood, _AuxTerm, _CountsTerm, _DensityTerm
 
-__all__ = ["Grad", "LikelihoodGradient", "add_scaled", "grad_expected_events", "grad_log_density",
-           "grad_logpdf", "grad_value"]
+#: relative agreement of a batch's gradient with its channels' at its first evaluation
+BATCH_RTOL = 1e-8
+
+__all__ = ["Grad", "LikelihoodGradient", "add_scaled", "chain", "chain_adjoint", "grad_expected_events",
+           "grad_log_density", "grad_logpdf", "grad_value", "pullback", "reduce_to"]
 
 
 # --------------------------------------------------------------------------------------
@@ -56,24 +62,53 @@ def add_scaled(acc: Grad, g: Grad, factor: Any = 1.0) -> Grad:
     return acc
 
 
-def scaled(g: Grad, factor: Any) -> Grad:
-    return {k: factor * v for k, v in g.items()}
+def reduce_to(x: Any, shape: tuple[int, ...]) -> Any:
+    """``x`` summed down to ``shape`` (the inverse of numpy broadcasting), or broadcast up to it."""
+    a = np.asarray(x)
+    if a.shape == shape:
+        return a
+    if not shape:
+        return np.sum(a)
+    lead = a.ndim - len(shape)
+    if lead > 0:
+        a = a.sum(axis=tuple(range(lead)))
+    if a.ndim == len(shape):
+        axes = tuple(i for i, n in enumerate(shape) if n == 1 and a.shape[i] != 1)
+        if axes:
+            a = a.sum(axis=axes, keepdims=True)
+    return np.broadcast_to(a, shape) if a.shape != shape else a
 
 
-def grad_refs(ev: Evaluator, refs: Sequence[Any], wrt: frozenset[str]) -> list[Grad] | None:
-    """``ev.grad_value`` of each of ``refs``; None if one has no derivative."""
-    out: list[Grad] = []
-    for r in refs:
-        g = ev.grad_value(r, wrt)
-        if g is None:
-            return None
-        out.append(g)
-    return out
+def pullback(ev: Evaluator, out: Grad, g: Grad, cotangent: Any, factor: Any = 1.0) -> None:
+    """``out[θ] += Σ cotangent · factor · g[θ]`` summed down to the shape of θ's value (``g`` a
+    forward gradient; ``cotangent`` has the shape of the values, ``factor`` broadcasts against it)."""
+    scalar_factor = np.ndim(factor) == 0
+    base: Any = None  # cotangent · factor, built once if needed
+    reduced: dict[tuple[int, ...], Any] = {}
+    for k, v in g.items():
+        shape = np.shape(ev.value(k))
+        if np.ndim(v) == 0:
+            r = reduced.get(shape)
+            if r is None:
+                if scalar_factor:
+                    r = reduce_to(cotangent, shape) * factor
+                else:
+                    if base is None:
+                        base = cotangent * factor
+                    r = reduce_to(base, shape)
+                reduced[shape] = r
+            term = r * v
+        else:
+            if base is None:
+                base = cotangent * factor
+            term = reduce_to(base * v, shape)
+        old = out.get(k)
+        out[k] = term if old is None else old + term
 
 
 def chain(ev: Evaluator, partials: Sequence[tuple[Any, Any]], wrt: frozenset[str]) -> Grad | None:
-    """Σ ∂f/∂input · ∂input/∂θ for ``partials = [(input ref, ∂f/∂input), ...]`` (the partial derivative
-    is only evaluated — it may be a callable — for inputs that depend on ``wrt``)."""
+    """Forward: Σ ∂f/∂input · ∂input/∂θ for ``partials = [(input ref, ∂f/∂input), ...]`` (the partial
+    derivative may be a callable, evaluated only for inputs that depend on ``wrt``)."""
     out: Grad = {}
     for ref, partial in partials:
         g = ev.grad_value(ref, wrt)
@@ -81,6 +116,19 @@ def chain(ev: Evaluator, partials: Sequence[tuple[Any, Any]], wrt: frozenset[str
             return None
         if g:
             add_scaled(out, g, partial() if callable(partial) else partial)
+    return out
+
+
+def chain_adjoint(ev: Evaluator, partials: Sequence[tuple[Any, Any]], wrt: frozenset[str],
+                  adjoint: Any) -> Grad | None:
+    """Reverse: Σ adjoint · ∂f/∂input · ∂input/∂θ, summed down to the shape of each θ's value."""
+    out: Grad = {}
+    for ref, partial in partials:
+        g = ev.grad_value(ref, wrt)
+        if g is None:
+            return None
+        if g:
+            pullback(ev, out, g, adjoint, partial() if callable(partial) else partial)
     return out
 
 
@@ -111,34 +159,18 @@ def grad_value(ev: Evaluator, ref: Any, wrt: frozenset[str]) -> Grad | None:
     return got
 
 
-def grad_log_density(ev: Evaluator, dist: str, wrt: frozenset[str]) -> Grad | None:
-    """d log_density(dist) / d θ."""
+def grad_log_density(ev: Evaluator, dist: str, wrt: frozenset[str], adjoint: Any) -> Grad | None:
+    """Σ adjoint · d log_density(dist) / d θ."""
     if not _depends(ev, dist, wrt):
         return {}
-    key = ("ld", dist)
-    cache = ev._grad_cache
-    if key in cache:
-        return cache[key]
-    got = ev.compiled.distribution(dist).grad_log_density(ev, wrt)
-    cache[key] = got
-    return got
+    return ev.compiled.distribution(dist).grad_log_density(ev, wrt, adjoint)
 
 
-def grad_logpdf(ev: Evaluator, dist: str, wrt: frozenset[str]) -> Grad | None:
-    """d logpdf(dist) / d θ: the log density's derivative minus its normalisation's."""
+def grad_logpdf(ev: Evaluator, dist: str, wrt: frozenset[str], adjoint: Any) -> Grad | None:
+    """Σ adjoint · d logpdf(dist) / d θ: the log density's derivative minus its normalisation's."""
     if not _depends(ev, dist, wrt):
         return {}
-    key = ("lp", dist)
-    cache = ev._grad_cache
-    if key in cache:
-        return cache[key]
-    got = _grad_logpdf(ev, dist, wrt)
-    cache[key] = got
-    return got
-
-
-def _grad_logpdf(ev: Evaluator, dist: str, wrt: frozenset[str]) -> Grad | None:
-    ld = grad_log_density(ev, dist, wrt)
+    ld = grad_log_density(ev, dist, wrt, adjoint)
     if ld is None:
         return None
     obs = ev.norm_observables(dist)
@@ -149,10 +181,10 @@ def _grad_logpdf(ev: Evaluator, dist: str, wrt: frozenset[str]) -> Grad | None:
         return ld
     if op.log_normalization(ev, obs) is None:
         return None  # numerical normalisation: no analytic derivative
-    gn = op.grad_log_normalization(ev, obs, wrt)
+    gn = op.grad_log_normalization(ev, obs, wrt, adjoint)
     if gn is None:
         return None
-    return add_scaled(dict(ld), gn, -1.0)
+    return add_scaled(ld, gn, -1.0)
 
 
 def grad_expected_events(ev: Evaluator, dist: str, wrt: frozenset[str]) -> Grad | None:
@@ -172,17 +204,11 @@ def grad_expected_events(ev: Evaluator, dist: str, wrt: frozenset[str]) -> Grad 
 # likelihood terms
 
 
-def _sum_over(v: Any, shape: tuple[int, ...], weights: Array | None) -> float:
-    """Σ over the data entries of a per-entry derivative ``v`` (broadcast to ``shape``)."""
-    a = np.asarray(v, dtype=float)
+def _adjoint(shape: tuple[int, ...], weights: Array | None) -> Array:
+    """-w per entry (-1 without weights; 0 where the weight is 0)."""
     if weights is None:
-        if a.shape == shape:
-            return float(np.sum(a))
-        if a.ndim == 0:
-            return float(a) * float(np.prod(shape))
-        return float(np.sum(np.broadcast_to(a, shape)))
-    with np.errstate(invalid="ignore"):
-        return float(np.sum(np.where(weights == 0.0, 0.0, weights * a)))
+        return np.full(shape, -1.0)
+    return np.asarray(np.broadcast_to(-weights, shape) if np.shape(weights) != shape else -weights)
 
 
 def density_term_grad(term: _DensityTerm, values: Mapping[str, Any], wrt: frozenset[str]) -> Grad | None:
@@ -190,14 +216,10 @@ def density_term_grad(term: _DensityTerm, values: Mapping[str, Any], wrt: frozen
     merged = dict(values)
     merged.update(term.columns)
     ev = Evaluator(term.model.compiled, merged, term.model.bounds, term.observables)
-    g = ev.grad_logpdf(term.dist, wrt)
-    if g is None:
+    shape = np.shape(ev.logpdf(term.dist))
+    out = ev.grad_logpdf(term.dist, wrt, _adjoint(shape, term.weights))
+    if out is None:
         return None
-    out: Grad = {}
-    if g:
-        shape = np.shape(ev.logpdf(term.dist))
-        for k, v in g.items():
-            out[k] = -_sum_over(v, shape, term.weights)
     nu = term.op.expected_events(ev)
     if nu is not None:
         gnu = ev.grad_expected_events(term.dist, wrt)
@@ -211,10 +233,64 @@ def density_term_grad(term: _DensityTerm, values: Mapping[str, Any], wrt: frozen
 
 def aux_term_grad(term: _AuxTerm, values: Mapping[str, Any], wrt: frozenset[str]) -> Grad | None:
     ev = Evaluator(term.model.compiled, values, term.model.bounds, term.observables)
-    g = ev.grad_logpdf(term.dist, wrt)
-    if g is None:
+    return ev.grad_logpdf(term.dist, wrt, np.full(np.shape(ev.logpdf(term.dist)), -1.0))
+
+
+def batch_grad(batch: Any, values: Mapping[str, Any], wrt: frozenset[str]) -> Grad | None:
+    """d NLL / d θ of a :class:`~pyhs3_lab.batch.ChannelBatch`: its channels in one vectorised pass.
+
+    The batch's tree is evaluated once with every parameter that differs between channels as a
+    column over channels; the reverse pass sums each parameter's derivative down to that column, one
+    value per channel, which goes to that channel's parameter. None where the batch does not apply
+    (the caller then takes the channels one by one)."""
+    if batch.ok is not True:
         return None
-    return {k: -float(np.sum(v)) for k, v in g.items()}
+    got = batch._slot_values(values)
+    if got is None:
+        return None
+    slot_vals, slot_keys = got
+    inputs: dict[str, Any] = {name: v for (name, _, _), v in zip(batch.slots, slot_vals, strict=True)}
+    inputs[batch.obs] = batch.data
+    ev = Evaluator(batch.model.compiled, inputs, batch.model.bounds, batch.observables)
+    if batch._inside:
+        ev._overridden = batch.observables  # the data were checked against the range once
+    for d, idx in batch._dist_slots.items():  # normalised log densities of the last NLL call, if unchanged
+        hit = batch._memo.get(d)
+        if hit is not None and hit[0] == tuple([slot_keys[i] for i in idx]):
+            ev._lp_cache[d] = hit[1]
+    twrt = frozenset(name for name, names, _ in batch.slots if not wrt.isdisjoint(names))
+    lp = ev.logpdf(batch.dist)
+    shape = (len(batch.terms), batch.data.shape[1])
+    adjoint = np.full(shape, -1.0) if batch.weights is None else -batch.weights
+    if np.shape(lp) != shape:
+        return None
+    out = ev.grad_logpdf(batch.dist, twrt, adjoint)
+    if out is None:
+        return None
+    op = batch.model.compiled.distribution(batch.dist)
+    nu = op.expected_events(ev)
+    if nu is not None:
+        gnu = ev.grad_expected_events(batch.dist, twrt)
+        if gnu is None:
+            return None
+        nu_c = np.broadcast_to(np.asarray(nu, dtype=float).reshape(-1, 1) if np.ndim(nu) else nu,
+                               batch.n_events.shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = np.where(batch.n_events == 0.0, 1.0, 1.0 - batch.n_events / nu_c)
+        pullback(ev, out, gnu, factor)
+    res: Grad = {}
+    for name, names, differ in batch.slots:
+        v = out.get(name)
+        if v is None:
+            continue
+        if differ:
+            col = np.broadcast_to(np.asarray(v, dtype=float).reshape(-1), (len(names),))
+            for n, x in zip(names, col.tolist(), strict=True):
+                if n in wrt:
+                    res[n] = res.get(n, 0.0) + x
+        elif name in wrt:
+            res[name] = res.get(name, 0.0) + float(np.sum(v))
+    return res
 
 
 def _plain_constraints(op: Any) -> Any:
@@ -268,10 +344,11 @@ def counts_terms_grad(terms: Sequence[_CountsTerm], values: Mapping[str, Any], w
                 continue
             seen.add(spec.parameter)
             assert spec.pdf is not None
-            g = ev.with_observables(spec.pdf_observables).grad_logpdf(spec.pdf, wrt)
+            sub = ev.with_observables(spec.pdf_observables)
+            g = sub.grad_logpdf(spec.pdf, wrt, np.full(np.shape(sub.logpdf(spec.pdf)), -1.0))
             if g is None:
                 return None
-            add_scaled(out, {k: float(np.sum(v)) for k, v in g.items()}, -1.0)
+            add_scaled(out, g)
     return out
 
 
@@ -288,13 +365,47 @@ class LikelihoodGradient:
         self.names = tuple(names)
         self.wrt = frozenset(self.names)
         self._index = {n: i for i, n in enumerate(self.names)}
+        #: id(batch) -> (batch, whether its vectorised gradient agreed with its channels one by one)
+        self._batch_ok: dict[int, tuple[Any, bool]] = {}
+
+    def _batch(self, batch: Any, values: Mapping[str, Any]) -> Grad | None:
+        """The batch's gradient, checked against its channels one by one at its first evaluation."""
+        known = self._batch_ok.get(id(batch))
+        if known is not None and known[1] is False:
+            return self._channels(batch, values)
+        got = batch_grad(batch, values, self.wrt)
+        if got is None:
+            return self._channels(batch, values)
+        if known is None:
+            ref = self._channels(batch, values)
+            ok = ref is not None and all(
+                abs(got.get(k, 0.0) - float(v)) <= BATCH_RTOL * max(1.0, abs(float(v))) for k, v in ref.items()) \
+                and set(got) <= set(ref)
+            self._batch_ok[id(batch)] = (batch, ok)
+            if not ok:
+                return ref
+        return got
+
+    def _channels(self, batch: Any, values: Mapping[str, Any]) -> Grad | None:
+        out: Grad = {}
+        for t in batch.terms:
+            g = density_term_grad(t, values, self.wrt)
+            if g is None:
+                return None
+            add_scaled(out, g)
+        return out
 
     def __call__(self, values: Mapping[str, Any]) -> Array | None:
+        from .batch import ChannelBatch
+
         lik = self.likelihood
         total = np.zeros(len(self.names))
         parts: list[Grad | None] = []
-        for t in lik._density_terms:
-            parts.append(density_term_grad(t, values, self.wrt))
+        for t in lik._planned_density_terms():
+            if isinstance(t, ChannelBatch):
+                parts.append(self._batch(t, values))
+            else:
+                parts.append(density_term_grad(t, values, self.wrt))
         if lik._count_terms:
             parts.append(counts_terms_grad(lik._count_terms, values, self.wrt))
         for a in lik._aux_terms:

@@ -146,13 +146,14 @@ class DistributionOp(Op):
 
     # -- analytic derivatives (pyhs3_lab.gradient); None: this kernel has none ----------------
 
-    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
-        """d log_density / d θ for the parameters θ in ``wrt``."""
+    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str], adjoint: Any) -> Grad | None:
+        """Reverse mode: Σ adjoint · ∂ log_density / ∂θ for the parameters θ in ``wrt``, summed down
+        to the shape of θ's value (``adjoint`` broadcasts against the log density)."""
         return None
 
-    def grad_log_normalization(self, ev: Evaluator, observables: tuple[str, ...],
-                               wrt: frozenset[str]) -> Grad | None:
-        """d log_normalization / d θ (only asked where ``log_normalization`` is analytic)."""
+    def grad_log_normalization(self, ev: Evaluator, observables: tuple[str, ...], wrt: frozenset[str],
+                               adjoint: Any) -> Grad | None:
+        """Σ adjoint · ∂ log_normalization / ∂θ (only asked where ``log_normalization`` is analytic)."""
         return None
 
     def grad_expected_events(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:

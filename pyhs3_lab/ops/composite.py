@@ -24,7 +24,7 @@ from scipy import special
 
 from ..errors import EvaluationError
 from ..expr import parse
-from ..gradient import add_scaled
+from ..gradient import add_scaled, pullback
 from ..integrate import log_integrate
 from ..registry import Kind, opt, register, req
 from ..spec import Ref, as_number, as_ref
@@ -231,7 +231,7 @@ class Mixture(DistributionOp):
             out.append(last)
         return out
 
-    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str], adjoint: Any) -> Grad | None:
         coefs = self.weights(ev)
         d_coefs = self.grad_weights(ev, wrt)
         if d_coefs is None:
@@ -241,22 +241,29 @@ class Mixture(DistributionOp):
         log_sum = ev.log_density(self.name) + (0.0 if self.fractions else np.log(total))
         out: Grad = {}
         for s, w, dw in zip(self.summands, coefs, d_coefs, strict=True):
-            dl = ev.grad_logpdf(s, wrt)
-            if dl is None:
-                return None
-            if not dl and not dw:
+            moves = not ev.graph.leaves(s).isdisjoint(wrt)
+            if not moves and not dw:
                 continue
             with np.errstate(over="ignore", invalid="ignore"):
-                share = np.where(w == 0.0, 0.0, np.exp(ev.logpdf(s) - log_sum))  # f_i / Σ w_j f_j
-            add_scaled(out, dw, share)
-            add_scaled(out, dl, w * share)
+                share = np.exp(ev.logpdf(s) - log_sum)  # f_i / Σ w_j f_j
+            if np.any(w == 0.0):
+                share = np.where(w == 0.0, 0.0, share)
+            a_share = adjoint * share
+            if dw:
+                pullback(ev, out, dw, a_share)
+            if moves:
+                dl = ev.grad_logpdf(s, wrt, a_share * w)
+                if dl is None:
+                    return None
+                add_scaled(out, dl)
         if not self.fractions:
             for dw in d_coefs:
-                add_scaled(out, dw, -1.0 / total)
+                if dw:
+                    pullback(ev, out, dw, adjoint, -1.0 / total)
         return out
 
-    def grad_log_normalization(self, ev: Evaluator, observables: tuple[str, ...],
-                               wrt: frozenset[str]) -> Grad | None:
+    def grad_log_normalization(self, ev: Evaluator, observables: tuple[str, ...], wrt: frozenset[str],
+                               adjoint: Any) -> Grad | None:
         return {} if all(ev.norm_observables(s) == observables for s in self.summands) else None
 
     def grad_expected_events(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
@@ -361,20 +368,20 @@ class Product(DistributionOp):
         extended = [e for f in self.factors if (e := ev.compiled.distribution(f).expected_events(ev)) is not None]
         return extended[0] if len(extended) == 1 else None
 
-    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str], adjoint: Any) -> Grad | None:
         singles, shared = self._partition(ev)
         if shared:
             return None  # factors on shared observables are normalised numerically
         out: Grad = {}
         for f in singles:
-            g = ev.grad_logpdf(f, wrt)
+            g = ev.grad_logpdf(f, wrt, adjoint)
             if g is None:
                 return None
             add_scaled(out, g)
         return out
 
-    def grad_log_normalization(self, ev: Evaluator, observables: tuple[str, ...],
-                               wrt: frozenset[str]) -> Grad | None:
+    def grad_log_normalization(self, ev: Evaluator, observables: tuple[str, ...], wrt: frozenset[str],
+                               adjoint: Any) -> Grad | None:
         return {} if not self._partition(ev)[1] else None
 
     def grad_expected_events(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
@@ -556,11 +563,11 @@ class RateExtended(DistributionOp):
         self.check_range()
         return _arr(ev.value(self.rate))
 
-    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
-        return ev.grad_logpdf(self.dist, wrt)
+    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str], adjoint: Any) -> Grad | None:
+        return ev.grad_logpdf(self.dist, wrt, adjoint)
 
-    def grad_log_normalization(self, ev: Evaluator, observables: tuple[str, ...],
-                               wrt: frozenset[str]) -> Grad | None:
+    def grad_log_normalization(self, ev: Evaluator, observables: tuple[str, ...], wrt: frozenset[str],
+                               adjoint: Any) -> Grad | None:
         return {} if ev.norm_observables(self.dist) == observables else None
 
     def grad_expected_events(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import special
 
 from ..errors import EvaluationError
-from ..gradient import chain
+from ..gradient import chain_adjoint
 from ..registry import Kind, opt, register, req
 from ..spec import Ref
 from .base import Array, BuildContext, DistributionOp, Grad
@@ -240,18 +240,19 @@ class Gaussian(_Univariate):
             return None
         return log_gauss_integral(ev.value(self.mean), ev.value(self.sigma), *rng)
 
-    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str], adjoint: Any) -> Grad | None:
         x, mu, s = _arr(ev.value(self.x)), _arr(ev.value(self.mean)), _arr(ev.value(self.sigma))
         z = (x - mu) / s
-        return chain(ev, [(self.x, lambda: -z / s), (self.mean, lambda: z / s), (self.sigma, lambda: z * z / s)], wrt)
+        az = adjoint * z / s  # ∂/∂mean = z/s, ∂/∂x = -z/s, ∂/∂sigma = z²/s
+        return chain_adjoint(ev, [(self.x, -1.0), (self.mean, 1.0), (self.sigma, lambda: z)], wrt, az)
 
-    def grad_log_normalization(self, ev: Evaluator, observables: tuple[str, ...],
-                               wrt: frozenset[str]) -> Grad | None:
+    def grad_log_normalization(self, ev: Evaluator, observables: tuple[str, ...], wrt: frozenset[str],
+                               adjoint: Any) -> Grad | None:
         rng = self._range(ev, observables)
         if rng is None:
             return None
         d_mu, d_s = gauss_norm_partials(ev.value(self.mean), ev.value(self.sigma), *rng)
-        return chain(ev, [(self.mean, d_mu), (self.sigma, d_s)], wrt)
+        return chain_adjoint(ev, [(self.mean, d_mu), (self.sigma, d_s)], wrt, adjoint)
 
 
 @register("poisson_dist", "distribution",
@@ -278,7 +279,7 @@ class Poisson(_Univariate):
             out = special.xlogy(x, lam) - lam - special.gammaln(x + 1.0)
         return np.asarray(np.where(x < 0, -np.inf, out))
 
-    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str], adjoint: Any) -> Grad | None:
         x, lam = _arr(ev.value(self.x)), _arr(ev.value(self.mean))
         if self.integer:
             x = np.floor(x)
@@ -293,7 +294,7 @@ class Poisson(_Univariate):
             with np.errstate(divide="ignore", invalid="ignore"):
                 return np.where(x < 0, 0.0, np.log(lam) - special.digamma(x + 1.0))
 
-        return chain(ev, [(self.mean, d_lam), (self.x, d_x)], wrt)
+        return chain_adjoint(ev, [(self.mean, d_lam), (self.x, d_x)], wrt, adjoint)
 
 
 @register("exponential_dist", "distribution", {"x": req(Kind.REF), "c": req(Kind.REF)}, variates=("x",))
@@ -342,16 +343,16 @@ class Exponential(_Univariate):
             tail = math.log(m) if m > 0 else (-math.inf if m == 0 else math.nan)
         return edge + tail - math.log(ac) if ac == ac else math.nan
 
-    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str], adjoint: Any) -> Grad | None:
         c, x = _arr(ev.value(self.c)), _arr(ev.value(self.x))
-        return chain(ev, [(self.c, lambda: -x), (self.x, lambda: -c)], wrt)
+        return chain_adjoint(ev, [(self.c, lambda: -x), (self.x, lambda: -c)], wrt, adjoint)
 
-    def grad_log_normalization(self, ev: Evaluator, observables: tuple[str, ...],
-                               wrt: frozenset[str]) -> Grad | None:
+    def grad_log_normalization(self, ev: Evaluator, observables: tuple[str, ...], wrt: frozenset[str],
+                               adjoint: Any) -> Grad | None:
         rng = self._range(ev, observables)
         if rng is None:
             return None
-        return chain(ev, [(self.c, lambda: exp_norm_partial(ev.value(self.c), *rng))], wrt)
+        return chain_adjoint(ev, [(self.c, lambda: exp_norm_partial(ev.value(self.c), *rng))], wrt, adjoint)
 
 
 @register("lognormal_dist", "distribution",
