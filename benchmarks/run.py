@@ -1158,7 +1158,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help="a workload (unbinned, files, histfactory, interactive) or part of a case name")
     ap.add_argument("--json", help="write the records to this JSON file")
     ap.add_argument("--rounds", type=int, help="interleaved rounds per per-call case")
+    ap.add_argument("--table", nargs="+", metavar="JSON",
+                    help="only print the table of earlier --json outputs (later files replace earlier records)")
     args = ap.parse_args(argv)
+    if args.table:
+        merged: dict[tuple[str, str, str, str], Record] = {}
+        for path in args.table:
+            for r in json.loads(Path(path).read_text())["records"]:
+                rec = Record(**r)
+                merged[(rec.workload, rec.case, rec.metric, rec.tool)] = rec
+        print(table(list(merged.values())))
+        return 0
     bench = Bench(args.quick, args.rounds)
     print(f"pyhs3_lab benchmarks on {platform.node()} ({platform.processor() or platform.machine()}), "
           f"python {platform.python_version()}, numpy {np.__version__}; rounds {bench.rounds}", flush=True)
