@@ -370,3 +370,75 @@ def test_nll_protocol() -> None:
     off = NLL(lik, lik.floating, gradient=False)
     assert not off.has_grad
     assert minuit_gradient(off) is None
+
+
+def test_batched_channels_match_channels_one_by_one() -> None:
+    from pyhs3_lab.batch import ChannelBatch
+    from pyhs3_lab.gradient import LikelihoodGradient, batch_grad, density_term_grad
+
+    lik = likelihood_of(BENCH / "10ch_bkgRooExp_sigGauss_shapeFloat_npOn_constrGauss_yield1x.json")
+    for pt in random_points(lik, 2, seed=7):
+        full = lik._full_values(lik.values(pt))
+        lik._evaluate(full)  # the batch checks itself against the general path once
+        batches = [t for t in lik._planned_density_terms() if isinstance(t, ChannelBatch)]
+        assert batches
+        assert all(b.ok for b in batches)
+        wrt = frozenset(lik.floating)
+        for b in batches:
+            got = batch_grad(b, full, wrt)
+            assert got is not None
+            ref: dict[str, float] = {}
+            for t in b.terms:
+                for k, v in (density_term_grad(t, full, wrt) or {}).items():
+                    ref[k] = ref.get(k, 0.0) + float(v)
+            assert set(got) == set(ref)
+            for k, v in ref.items():
+                assert got[k] == pytest.approx(v, rel=1e-10, abs=1e-10), k
+        grad = LikelihoodGradient(lik, lik.floating)
+        assert grad(full) is not None
+        assert all(ok for _b, ok in grad._batch_ok.values())
+
+
+def test_hessian_from_gradient_differences() -> None:
+    from pyhs3_lab.fit import NLL
+
+    lik = likelihood_of(WORKSPACES / "HS3.jl" / "rf515_hfJSON_3.json")
+    best = lik.fit()
+    nll = NLL(lik, lik.floating)
+    x = np.array([best.values[n] for n in lik.floating])
+    hess = nll.hessian(x)
+    assert hess.shape == (len(x), len(x))
+    np.testing.assert_allclose(hess, hess.T)
+    assert np.all(np.linalg.eigvalsh(hess) > 0)  # at the minimum: positive definite
+    cov = np.linalg.inv(hess)  # errordef 1/2: the covariance is the inverse Hessian of the NLL
+    sd = np.sqrt(np.diag(cov))
+    np.testing.assert_allclose(sd, np.sqrt(np.diag(best.covariance)), rtol=1e-2)
+    np.testing.assert_allclose(cov / np.outer(sd, sd), best.correlation, atol=2e-2)
+    for i in range(len(x)):  # second differences of the NLL itself
+        h = 1e-3 * max(1.0, abs(x[i]))
+        up, down = x.copy(), x.copy()
+        up[i] += h
+        down[i] -= h
+        fd = (nll(up) - 2 * nll(x) + nll(down)) / (h * h)
+        assert hess[i, i] == pytest.approx(fd, rel=1e-4)
+    np.testing.assert_allclose(nll.g2(x), np.diag(hess))
+    res = lik.fit(hessian=True, tolerance=1e-5)
+    ref = lik.fit(tolerance=1e-5)
+    assert res.valid
+    assert res.analytic_gradient
+    assert res.nfcn < ref.nfcn
+    for name in lik.floating:
+        assert abs(res.values[name] - ref.values[name]) <= 1e-2 * ref.errors[name], name
+        assert res.errors[name] == pytest.approx(ref.errors[name], rel=2e-2), name
+
+
+def test_hessian_fit_redone_without_it_when_not_valid() -> None:
+    # a degenerate fit (parameters at limits, the error wall): the gradient-difference Hessian misleads
+    # MIGRAD, and the fit is redone with MINUIT's own second derivatives
+    path = WORKSPACES / "HS3.jl" / "test_gg" / "test_gg_unbinned_mixture_not_extended.json"
+    if not path.is_file():
+        pytest.skip(f"{path} is not available")
+    lik = pyhs3_lab.load(path).likelihood()
+    res = lik.fit(hessian=True)
+    assert res.valid, res.message
+    assert res.fval == pytest.approx(lik.fit().fval, abs=1e-5)
