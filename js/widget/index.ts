@@ -27,6 +27,15 @@ function graphRoles(model: WidgetModel): Record<string, GraphRole> {
 
 export function renderExplorer(model: WidgetModel, host: HTMLElement): () => void {
   const root = el("div", "pyhs3-lab");
+  // keys pressed in the widget (arrows on a slider, Enter in the search box) are the widget's,
+  // not JupyterLab's notebook shortcuts
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
+  // ...and the notebook's own key handling (which cancels arrow keys) does not see them either
+  const keepKeys = (ev: KeyboardEvent): void => {
+    const t = ev.target as Element | null;
+    if (t?.closest?.("input, select, textarea, button, .hs3g-node")) ev.stopPropagation();
+  };
+  root.addEventListener("keydown", keepKeys);
   host.appendChild(root);
 
   const banner = el("div", "pl-error");
@@ -164,6 +173,7 @@ export function renderExplorer(model: WidgetModel, host: HTMLElement): () => voi
   on("change:busy", () => root.classList.toggle("pl-busy", model.get("busy") === true));
 
   return () => {
+    root.removeEventListener("keydown", keepKeys);
     for (const [event, cb] of handlers) model.off(event, cb);
     graphView?.destroy();
     runner?.terminate();

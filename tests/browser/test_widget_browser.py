@@ -87,6 +87,13 @@ def test_explorer_graph_slider_fit(lab: Any) -> None:
     assert root.locator(".pl-error").is_hidden()
     print(f"\nslider->repaint latency over {len(latencies)} steps: median {statistics.median(latencies):.1f} ms, "
           f"max {max(latencies):.1f} ms, all {[round(x, 1) for x in latencies]}")
+    # the keyboard moves a focused slider (JupyterLab's notebook shortcuts do not take the arrows)
+    before_key = float(mu_box.input_value())
+    count = _dataset(lab, ROOT, "latencyCount")
+    slider.focus()
+    lab.page.keyboard.press("ArrowRight")
+    _wait_dataset_change(lab, ROOT, "latencyCount", count)
+    assert float(mu_box.input_value()) > before_key
 
     # Fit: status valid, sliders move to the best fit
     root.locator(".pl-fit button", has_text="Fit").first.click()
