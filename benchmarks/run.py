@@ -95,9 +95,17 @@ class Bench:
         self.rounds = rounds if rounds is not None else (5 if quick else 11)
         self.batch_time = 0.004 if quick else 0.02
         self.records: list[Record] = []
+        self.json_path: str | None = None
+
+    def write_json(self, path: str) -> None:
+        out = {"host": platform.node(), "python": platform.python_version(), "numpy": np.__version__,
+               "quick": self.quick, "rounds": self.rounds, "records": [r.__dict__ for r in self.records]}
+        Path(path).write_text(json.dumps(out, indent=1, default=str))
 
     def add(self, rec: Record) -> None:
         self.records.append(rec)
+        if self.json_path:  # written after every record: an interrupted run keeps what it measured
+            self.write_json(self.json_path)
         if rec.skipped:
             print(f"  {rec.case:<40} {rec.metric:<10} {rec.tool:<14} skipped: {rec.skipped}", flush=True)
         else:
@@ -1170,6 +1178,7 @@ def main(argv: list[str] | None = None) -> int:
         print(table(list(merged.values())))
         return 0
     bench = Bench(args.quick, args.rounds)
+    bench.json_path = args.json
     print(f"pyhs3_lab benchmarks on {platform.node()} ({platform.processor() or platform.machine()}), "
           f"python {platform.python_version()}, numpy {np.__version__}; rounds {bench.rounds}", flush=True)
     if root() is None:
@@ -1190,10 +1199,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{table(bench.records)}\n\n(total {time.time() - t0:.0f} s; ratios are medians relative to pyhs3_lab; "
           "[n] = NLL calls of a fit)")
     if args.json:
-        out = {"host": platform.node(), "python": platform.python_version(), "numpy": np.__version__,
-               "quick": args.quick, "rounds": bench.rounds,
-               "records": [r.__dict__ for r in bench.records]}
-        Path(args.json).write_text(json.dumps(out, indent=1, default=str))
+        bench.write_json(args.json)
         print(f"wrote {args.json}")
     return 0
 
