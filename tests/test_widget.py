@@ -404,3 +404,12 @@ def test_details_of_huge_objects_are_shortened() -> None:
     assert contents[:24] == bins[:24]
     assert contents[-1] == "… 76 more"
     json.dumps(w.inspected)
+
+
+def test_malformed_parameters_from_the_front_end_are_an_error_not_a_crash(one_channel: Explorer) -> None:
+    w = one_channel
+    before = w.current_values()
+    w.params = [dict(p, value="abc") if p["name"] == "mu_sig" else p for p in w.params]
+    assert "'abc' is not a finite number" in w.error
+    assert w.current_values() == before
+    assert w.ack == w.revision

@@ -318,10 +318,15 @@ class Explorer(anywidget.AnyWidget):
                 values: dict[str, float] = {}
                 for p in change["new"]:
                     v = _num(p.get("value"))
+                    if v is None and p.get("value") is not None:
+                        raise PyHS3LabError(f"parameter {p.get('name')!r}: the value {p.get('value')!r} is not a "
+                                            "finite number")
                     if v is not None:
                         values[str(p.get("name"))] = v
                 self._values = values
             self._refresh()
+        except Exception as exc:  # the front end sent something odd: say so, keep the old values
+            self._show_error("reading the parameters from the front end", exc)
         finally:
             self.ack = self.revision
 
