@@ -453,14 +453,16 @@ def fit(
     message = ""
     try:
         m.migrad(ncall=ncall)
-        if analytic and hessian and not m.valid and not m.fmin.has_reached_call_limit:
-            # the Hessian from differences of the gradient can mislead MIGRAD in degenerate fits (parameters
-            # at limits, flat directions, the error wall): MIGRAD again with MINUIT's own second derivatives
-            m = minuit(np.array(m.values, dtype=float), False)
-            m.print_level = 0
-            m.migrad(ncall=ncall)
         if hesse and m.valid:
             m.hesse()
+        if analytic and hessian and not _status_message(m)[0] and not m.fmin.has_reached_call_limit:
+            # the Hessian from differences of the gradient can mislead MIGRAD or HESSE in degenerate fits
+            # (parameters at limits, flat directions, the error wall): again with MINUIT's own second derivatives
+            m = minuit(x0, False)  # from the start: the first attempt may have wandered along a flat direction
+            m.print_level = 0
+            m.migrad(ncall=ncall)
+            if hesse and m.valid:
+                m.hesse()
         valid, message = _status_message(m)
         if minos_names and valid:
             try:

@@ -442,3 +442,21 @@ def test_hessian_fit_redone_without_it_when_not_valid() -> None:
     res = lik.fit(hessian=True)
     assert res.valid, res.message
     assert res.fval == pytest.approx(lik.fit().fval, abs=1e-5)
+
+
+def test_mixture_weight_zero_and_identical_summands(xs: np.ndarray) -> None:
+    # a fraction of 1 (the last weight is 0) still has a derivative in that weight; with identical
+    # summands it is exactly 0
+    dists = [{"name": "g1", "type": "gaussian_dist", "x": "x", "mean": "m0", "sigma": "s0"},
+             {"name": "g2", "type": "gaussian_dist", "x": "x", "mean": "m1", "sigma": "s1"},
+             {"name": "mix", "type": "mixture_dist", "summands": ["g1", "g2"], "coefficients": ["a0"]}]
+    ws = workspace(dists, [], [unbinned("d", {"x": (-1.0, 3.0)}, xs[:, None])],
+                   {"a0": 1.0, "m0": 1.0, "m1": 1.0, "s0": 1.0, "s1": 1.0},
+                   {"a0": (0.0, 1.0), "m0": (-1.0, 3.0), "m1": (-1.0, 3.0), "s0": (0.1, 3.0), "s1": (0.1, 3.0)},
+                   {"name": "L", "distributions": ["mix"], "data": ["d"]})
+    lik = ws.likelihood()
+    assert lik.gradient()["a0"] == pytest.approx(0.0, abs=1e-9)
+    at = {"a0": 1.0, "m1": 1.4, "s1": 0.7}
+    got = lik.gradient(at)
+    for name in lik.floating:
+        assert got[name] == pytest.approx(finite_difference(lik, lik.values(at), name), rel=1e-6, abs=1e-6), name

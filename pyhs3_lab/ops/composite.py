@@ -246,13 +246,14 @@ class Mixture(DistributionOp):
                 continue
             with np.errstate(over="ignore", invalid="ignore"):
                 share = np.exp(ev.logpdf(s) - log_sum)  # f_i / Σ w_j f_j
-            if np.any(w == 0.0):
-                share = np.where(w == 0.0, 0.0, share)
             a_share = adjoint * share
-            if dw:
+            if dw:  # ∂/∂w_i of log Σ w_j f_j is f_i / Σ w_j f_j, also where w_i = 0
                 pullback(ev, out, dw, a_share)
             if moves:
-                dl = ev.grad_logpdf(s, wrt, a_share * w)
+                a_dl = a_share * w
+                if np.any(w == 0.0):  # a summand of weight 0 does not contribute (even where f_i = inf)
+                    a_dl = np.where(w == 0.0, 0.0, a_dl)
+                dl = ev.grad_logpdf(s, wrt, a_dl)
                 if dl is None:
                     return None
                 add_scaled(out, dl)
