@@ -10,8 +10,10 @@ GlobalObservables(...))``), term by term:
 * **binned data with a continuous pdf**: ``-Σ n log f(bin centre)`` (ROOT; no bin width),
   plus the extended term if the pdf is extended;
 * **binned data with a bin-count distribution** (``histfactory_dist``): Poisson per bin,
-  ``Σ [ν - n log ν + lgamma(n+1)]`` when ``misc.ROOT_internal.attributes.<dist>.tags``
-  holds ``BinnedLikelihood`` (what ROOT's HistFactory writes), else ``Σ [ν - n log(ν/w)]``
+  ``Σ [ν - n log ν + lgamma(n+1)]`` when ``misc.ROOT_internal.attributes.<name>.tags``
+  holds ``BinnedLikelihood`` (for a ``histfactory_dist`` RooFit reads the tag of the channel's sum
+  pdf, ``<name>`` = ``<channel>_model`` with ``<channel>`` the distribution's name without a
+  ``model_`` prefix; for other bin-count distributions ``<name>`` is the distribution's own) (what ROOT's HistFactory writes), else ``Σ [ν - n log(ν/w)]``
   with ``w`` the bin volume (what RooFit computes for such files); plus the implicit
   constraint terms of the distribution, each counted once even when channels share them;
 * **point data** and numbers given as data: ``-log f`` at that value of the distribution's
@@ -420,7 +422,10 @@ class Likelihood:
         counts = np.asarray(raw["contents"], dtype=float)
         if isinstance(op, BinnedDistributionOp):
             self._check_binning(dist, op, obj, edges, counts, where)
-            attrs = self.model.spec.root_attributes.get(dist)
+            # RooFit 6.40 reads a HistFactory channel's tag from its sum pdf "<channel>_model"
+            # (the histfactory_dist's name without a "model_" prefix), not from the dist itself
+            tagged = f"{dist.removeprefix('model_')}_model" if op.type_info.type == "histfactory_dist" else dist
+            attrs = self.model.spec.root_attributes.get(tagged)
             tags = attrs.get("tags") if isinstance(attrs, dict) else None
             full = isinstance(tags, list) and "BinnedLikelihood" in tags
             self._count_terms.append(_CountsTerm(self, dist, counts, _bin_volumes(edges), full,

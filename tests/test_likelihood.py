@@ -383,3 +383,28 @@ def test_errors_of_summed_likelihoods_name_each_json_path(sample: np.ndarray) ->
     ws = pyhs3_lab.Workspace(**spec)
     with pytest.raises(LikelihoodError, match=r"^likelihoods\[1\]\.data\[0\]: data 'd2' \(data\[1\]\) has axes"):
         ws.likelihood(["L", "L2"])
+
+
+def test_histfactory_binnedlikelihood_tag_is_read_where_roofit_reads_it(workspaces_dir: Path) -> None:
+    """RooFit takes the BinnedLikelihood tag of a HistFactory channel from its sum pdf
+    '<channel>_model', not from the histfactory_dist ('model_<channel>'): only the former adds
+    lgamma(n+1) (and drops n log(bin width))."""
+    raw = json.loads((workspaces_dir / "pyhs3/simplemodel_uncorrelated-background_hs3.json").read_text())
+    (dist,) = [d for d in raw["distributions"] if d["type"] == "histfactory_dist"]
+    assert dist["name"] == "model_singlechannel"
+    lik_name = raw["likelihoods"][0]["name"]
+    (data,) = [d for d in raw["data"] if d["name"] == raw["likelihoods"][0]["data"][0]]
+    n = np.asarray(data["contents"], dtype=float)
+
+    def nll(tagged: str | None) -> float:
+        doc = json.loads(json.dumps(raw))
+        if tagged is not None:
+            doc.setdefault("misc", {}).setdefault("ROOT_internal", {}).setdefault("attributes", {})[tagged] = {
+                "tags": ["BinnedLikelihood"]}
+        return pyhs3_lab.Workspace(**doc).likelihood(lik_name).nll()
+
+    untagged = nll(None)
+    assert nll("model_singlechannel") == untagged
+    widths = np.diff(pyhs3_lab.Workspace(**raw).data[0].axes[0].bin_edges)
+    assert nll("singlechannel_model") - untagged == pytest.approx(
+        special.gammaln(n + 1).sum() - (n * np.log(widths)).sum(), rel=1e-12)
