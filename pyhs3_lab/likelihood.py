@@ -13,8 +13,8 @@ GlobalObservables(...))``), term by term:
   ``Σ [ν - n log ν + lgamma(n+1)]`` when ``misc.ROOT_internal.attributes.<name>.tags``
   holds ``BinnedLikelihood`` (for a ``histfactory_dist`` RooFit reads the tag of the channel's sum
   pdf, ``<name>`` = ``<channel>_model`` with ``<channel>`` the distribution's name without a
-  ``model_`` prefix; for other bin-count distributions ``<name>`` is the distribution's own) (what ROOT's HistFactory writes), else ``Σ [ν - n log(ν/w)]``
-  with ``w`` the bin volume (what RooFit computes for such files); plus the implicit
+  ``model_`` prefix; for other bin-count distributions ``<name>`` is the distribution's own;
+  ROOT's HistFactory tools write the tag), else ``Σ [ν - n log(ν/w)]`` with ``w`` the bin volume (what RooFit computes for such files); plus the implicit
   constraint terms of the distribution, each counted once even when channels share them;
 * **point data** and numbers given as data: ``-log f`` at that value of the distribution's
   variate;
