@@ -15,7 +15,8 @@ GlobalObservables(...))``), term by term:
   pdf, ``<name>`` = ``<channel>_model`` with ``<channel>`` the distribution's name without a
   ``model_`` prefix; for other bin-count distributions ``<name>`` is the distribution's own;
   ROOT's HistFactory tools write the tag), else ``Σ [ν - n log(ν/w)]`` with ``w`` the bin volume
-  (what RooFit computes for such files); plus the implicit constraint terms of the distribution, each counted once even when channels share them;
+  (what RooFit computes for such files); plus the implicit constraint terms of the distribution,
+  each counted once even when channels share them;
 * **point data** and numbers given as data: ``-log f`` at that value of the distribution's
   variate;
 * **aux_distributions**: ``-log f`` of each term at the current parameters, normalised over
