@@ -179,8 +179,8 @@ def grad_logpdf(ev: Evaluator, dist: str, wrt: frozenset[str], adjoint: Any) -> 
         return ld
     if ev.graph.leaves(dist).difference(obs).isdisjoint(wrt):
         return ld
-    if op.log_normalization(ev, obs) is None:
-        return None  # numerical normalisation: no analytic derivative
+    if op.log_normalization(ev, obs) is None and not getattr(op, "numeric_normalization_gradient", False):
+        return None  # numerical normalisation: no derivative (kernels may give it numerically too)
     gn = op.grad_log_normalization(ev, obs, wrt, adjoint)
     if gn is None:
         return None

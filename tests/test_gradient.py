@@ -262,9 +262,19 @@ def test_product_of_disjoint_factors_and_binned_data(xs: np.ndarray) -> None:
     assert_gradient(ws.likelihood())
 
 
+def test_generic_dist_numerical_normalisation(xs: np.ndarray) -> None:
+    # the derivative of the numerical normalisation: ∫ ∂f/∂θ / Z by the same adaptive quadrature
+    dists = [{"name": "g", "type": "generic_dist", "x": "x", "expression": "exp(-0.5*((x-mu)/s)^2) + c*x*x"}]
+    ws = workspace(dists, [{"name": "s", "type": "product", "factors": ["s0", "k"]}],
+                   [unbinned("d", {"x": (-1.0, 3.0)}, xs[:, None])], {"mu": 1.0, "s0": 0.8, "k": 1.0, "c": 0.05},
+                   {"mu": (-1.0, 3.0), "s0": (0.1, 3.0), "c": (0.0, 1.0)},
+                   {"name": "L", "distributions": ["g"], "data": ["d"]}, const=("k",))
+    assert_gradient(ws.likelihood())
+
+
 def test_no_gradient_falls_back(xs: np.ndarray) -> None:
-    # generic_dist is normalised numerically: no analytic gradient, and fits use MINUIT's numerical one
-    dists = [{"name": "g", "type": "generic_dist", "x": "x", "expression": "exp(-0.5*((x-mu)/s)^2)"}]
+    # landau_dist has no derivative: no analytic gradient, and fits use MINUIT's numerical one
+    dists = [{"name": "g", "type": "landau_dist", "x": "x", "mean": "mu", "sigma": "s"}]
     ws = workspace(dists, [], [unbinned("d", {"x": (-1.0, 3.0)}, xs[:, None])], {"mu": 1.0, "s": 0.8},
                    {"mu": (-1.0, 3.0), "s": (0.1, 3.0)}, {"name": "L", "distributions": ["g"], "data": ["d"]})
     lik = ws.likelihood()
@@ -275,7 +285,7 @@ def test_no_gradient_falls_back(xs: np.ndarray) -> None:
     assert res.valid
     assert not res.analytic_gradient
     assert res.ngrad == 0
-    # with the shape parameters fixed, nothing on the way needs a derivative of the generic_dist
+    # with the shape parameters fixed, nothing on the way needs a derivative of the landau_dist
     assert lik.gradient_supported([]) is True
 
 
@@ -321,9 +331,10 @@ def test_benchmark_files(name: str) -> None:
     assert_gradient(likelihood_of(BENCH / name), n_points=2)
 
 
-def test_benchmark_generic_signal_has_no_gradient() -> None:
-    lik = likelihood_of(BENCH / "3ch_bkgRooExp_sigGeneric_shapeFloat_npOn_constrGauss_yield1x.json")
-    assert not lik.has_gradient
+@pytest.mark.parametrize("name", ["3ch_bkgRooExp_sigGeneric_shapeFloat_npOn_constrGauss_yield1x.json",
+                                  "3ch_bkgGenExp_sigGauss_shapeFloat_npOn_constrPoisson_yield1x.json"])
+def test_benchmark_files_with_generic_dist(name: str) -> None:
+    assert_gradient(likelihood_of(BENCH / name), n_points=1)
 
 
 # --------------------------------------------------------------------------------------
