@@ -471,3 +471,33 @@ def test_mixture_weight_zero_and_identical_summands(xs: np.ndarray) -> None:
     got = lik.gradient(at)
     for name in lik.floating:
         assert got[name] == pytest.approx(finite_difference(lik, lik.values(at), name), rel=1e-6, abs=1e-6), name
+
+
+@pytest.mark.parametrize(("dist", "params", "bounds"), [
+    ({"type": "lognormal_dist", "mu": "m", "sigma": "s"}, {"m": 0.2, "s": 0.6},
+     {"m": (-2.0, 2.0), "s": (0.1, 3.0)}),
+    ({"type": "polynomial_dist", "coefficients": [1.0, "a1", "a2"]}, {"a1": 0.3, "a2": 0.2},
+     {"a1": (-1.0, 2.0), "a2": (0.0, 2.0)}),
+    ({"type": "chebychev_dist", "coefficients": ["a1", "a2", "a3"]}, {"a1": 0.2, "a2": 0.1, "a3": -0.05},
+     {"a1": (-1.0, 1.0), "a2": (-1.0, 1.0), "a3": (-1.0, 1.0)}),
+    ({"type": "bernstein_poly_dist", "coefficients": ["a0", 1.0, "a2", "a3"]}, {"a0": 0.5, "a2": 0.8, "a3": 0.3},
+     {"a0": (0.0, 2.0), "a2": (0.0, 2.0), "a3": (0.0, 2.0)}),
+])
+def test_more_univariate_kernels(dist: dict[str, Any], params: dict[str, float],
+                                 bounds: dict[str, tuple[float, float]]) -> None:
+    rng = np.random.default_rng(11)
+    xs = np.exp(rng.normal(0.2, 0.5, 300))
+    xs = xs[(xs > 0.2) & (xs < 4.0)]
+    ws = workspace([{"name": "p", "x": "x", **dist}], [], [unbinned("d", {"x": (0.2, 4.0)}, xs[:, None])], params,
+                   bounds, {"name": "L", "distributions": ["p"], "data": ["d"]})
+    assert_gradient(ws.likelihood(), spread=0.05)
+
+
+def test_polynomial_function(xs: np.ndarray) -> None:
+    funcs = [{"name": "mean", "type": "polynomial", "x": "t", "coefficients": ["p0", "p1", "p2"]}]
+    dists = [{"name": "g", "type": "gaussian_dist", "x": "x", "mean": "mean", "sigma": 1.0}]
+    ws = workspace(dists, funcs, [unbinned("d", {"x": (-1.0, 3.0)}, xs[:, None])],
+                   {"p0": 0.5, "p1": 0.3, "p2": 0.1, "t": 1.5},
+                   {"p0": (-2.0, 2.0), "p1": (-2.0, 2.0), "p2": (-2.0, 2.0), "t": (0.0, 3.0)},
+                   {"name": "L", "distributions": ["g"], "data": ["d"]})
+    assert_gradient(ws.likelihood())

@@ -153,6 +153,17 @@ class Polynomial(FunctionOp):
             out = out * x + ev.value(c)
         return _f(out)
 
+    def grad_value(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
+        x = _f(ev.value(self.x))
+
+        def d_x() -> Any:
+            out: Any = 0.0
+            for i in range(len(self.coefficients) - 1, 0, -1):
+                out = out * x + i * _f(ev.value(self.coefficients[i]))
+            return out
+
+        return chain(ev, [(self.x, d_x), *((c, lambda i=i: x**i) for i, c in enumerate(self.coefficients))], wrt)
+
 
 # -- expressions --------------------------------------------------------------------------------------
 

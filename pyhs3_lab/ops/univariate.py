@@ -385,6 +385,27 @@ class LogNormal(_Univariate):
         mu, s = _arr(ev.value(self.mu)), _arr(ev.value(self.sigma))
         return np.asarray(log_std_gauss_integral((llo - mu) / s, (lhi - mu) / s) + np.log(s))
 
+    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str], adjoint: Any) -> Grad | None:
+        if isinstance(self.x, str) and not ev.graph.leaves(self.x).isdisjoint(wrt):
+            return None  # the variate itself moves: not handled
+        x = _arr(ev.value(self.x))
+        mu, s = _arr(ev.value(self.mu)), _arr(ev.value(self.sigma))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(x > 0, (np.log(np.where(x > 0, x, 1.0)) - mu) / s, 0.0)
+        az = adjoint * z / s  # ∂/∂mu = z/s, ∂/∂sigma = z²/s
+        return chain_adjoint(ev, [(self.mu, 1.0), (self.sigma, lambda: z)], wrt, az)
+
+    def grad_log_normalization(self, ev: Evaluator, observables: tuple[str, ...], wrt: frozenset[str],
+                               adjoint: Any) -> Grad | None:
+        rng = self._range(ev, observables)
+        if rng is None:
+            return None
+        lo, hi = rng
+        llo = math.log(lo) if lo > 0 else -math.inf
+        lhi = math.log(hi) if hi > 0 else -math.inf
+        d_mu, d_s = gauss_norm_partials(ev.value(self.mu), ev.value(self.sigma), llo, lhi)
+        return chain_adjoint(ev, [(self.mu, d_mu), (self.sigma, d_s)], wrt, adjoint)
+
 
 @register("uniform_dist", "distribution", {"x": req(Kind.REF)}, variates=("x",))
 class Uniform(_Univariate):
@@ -576,6 +597,38 @@ class _CoefficientsBase(_Univariate):
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.asarray(np.log(value))
 
+    # -- derivatives: the density is linear in the coefficients -------------------------------
+
+    def _basis(self, ev: Evaluator) -> list[Array] | None:
+        """The function multiplying each coefficient (None: no derivative for this type)."""
+        return None
+
+    def _basis_integrals(self, ev: Evaluator) -> list[float] | None:
+        """∫ of each basis function over the range."""
+        return None
+
+    def grad_log_density(self, ev: Evaluator, wrt: frozenset[str], adjoint: Any) -> Grad | None:
+        if isinstance(self.x, str) and not ev.graph.leaves(self.x).isdisjoint(wrt):
+            return None  # the variate itself moves: not handled
+        basis = self._basis(ev)
+        if basis is None:
+            return None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = 1.0 / np.exp(ev.log_density(self.name))
+        return chain_adjoint(ev, [(c, lambda b=b: b * inv) for c, b in zip(self.coefficients, basis, strict=True)],
+                             wrt, adjoint)
+
+    def grad_log_normalization(self, ev: Evaluator, observables: tuple[str, ...], wrt: frozenset[str],
+                               adjoint: Any) -> Grad | None:
+        if self._range(ev, observables) is None:
+            return None
+        integrals = self._basis_integrals(ev)
+        if integrals is None:
+            return None
+        total = np.exp(ev.log_norm(self.name))
+        return chain_adjoint(ev, [(c, i / total) for c, i in zip(self.coefficients, integrals, strict=True)],
+                             wrt, adjoint)
+
 
 @register("polynomial_dist", "distribution", {"x": req(Kind.REF), "coefficients": req(Kind.REF_LIST)},
           variates=("x",))
@@ -597,6 +650,14 @@ class Polynomial(_CoefficientsBase):
         for i, c in enumerate(_values(ev, self.coefficients)):
             total = total + c * (hi ** (i + 1) - lo ** (i + 1)) / (i + 1)
         return self._log_positive(total)
+
+    def _basis(self, ev: Evaluator) -> list[Array] | None:
+        x = _arr(ev.value(self.x))
+        return [x**i for i in range(len(self.coefficients))]
+
+    def _basis_integrals(self, ev: Evaluator) -> list[float] | None:
+        lo, hi = self._finite_range(ev)
+        return [(hi ** (i + 1) - lo ** (i + 1)) / (i + 1) for i in range(len(self.coefficients))]
 
 
 @register("chebychev_dist", "distribution", {"x": req(Kind.REF), "coefficients": req(Kind.REF_LIST)},
@@ -629,6 +690,21 @@ class Chebychev(_CoefficientsBase):
                 total = total + c * 2.0 / (1.0 - k * k)
         return self._log_positive(total * 0.5 * (hi - lo))
 
+    def _basis(self, ev: Evaluator) -> list[Array] | None:
+        z = self._z(ev)
+        out = []
+        t_prev, t_cur = np.ones_like(z), z
+        for k in range(1, len(self.coefficients) + 1):
+            if k > 1:
+                t_prev, t_cur = t_cur, 2.0 * z * t_cur - t_prev
+            out.append(t_cur)
+        return out
+
+    def _basis_integrals(self, ev: Evaluator) -> list[float] | None:
+        lo, hi = self._finite_range(ev)
+        return [(2.0 / (1.0 - k * k) if k % 2 == 0 else 0.0) * 0.5 * (hi - lo)
+                for k in range(1, len(self.coefficients) + 1)]
+
 
 @register("bernstein_poly_dist", "distribution", {"x": req(Kind.REF), "coefficients": req(Kind.REF_LIST)},
           variates=("x",))
@@ -652,6 +728,16 @@ class Bernstein(_CoefficientsBase):
         coefs = _values(ev, self.coefficients)
         total = sum(coefs, np.asarray(0.0)) / len(coefs) if coefs else np.asarray(0.0)
         return self._log_positive(np.asarray(total * (hi - lo)))
+
+    def _basis(self, ev: Evaluator) -> list[Array] | None:
+        lo, hi = self._finite_range(ev)
+        t = (_arr(ev.value(self.x)) - lo) / (hi - lo)
+        n = len(self.coefficients) - 1
+        return [math.comb(n, i) * t**i * (1.0 - t) ** (n - i) for i in range(n + 1)]
+
+    def _basis_integrals(self, ev: Evaluator) -> list[float] | None:
+        lo, hi = self._finite_range(ev)
+        return [(hi - lo) / len(self.coefficients)] * len(self.coefficients)
 
 
 @register("bifurkated_gaussian_dist", "distribution",
