@@ -411,7 +411,8 @@ def lab_nll(lik: Any) -> tuple[NLL, np.ndarray, list[str]]:
 
 def lab_grad(nll: NLL) -> Callable[[np.ndarray], Any] | None:
     g = getattr(nll, "grad", None)
-    return g if callable(g) else None
+    # NLL.grad exists always; it is analytic only where nll.has_grad (iminuit's protocol)
+    return g if callable(g) and getattr(nll, "has_grad", True) else None
 
 
 class Pyhs3Lik:
