@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -183,14 +183,14 @@ def test_exponential(xs: np.ndarray, c0: float) -> None:
 def test_poisson_constraint_and_functions(xs: np.ndarray) -> None:
     # extended mixture with yields from functions (product, sum, generic_function, weighted_sum), a Gaussian
     # whose width is a function, and a Poisson constraint on a product of parameters
-    dists = [
+    dists: list[dict[str, Any]] = [
         {"name": "sig", "type": "gaussian_dist", "x": "x", "mean": "mu", "sigma": "width"},
         {"name": "bkg", "type": "exponential_dist", "x": "x", "c": "c"},
         {"name": "model", "type": "mixture_dist", "summands": ["sig", "bkg"], "coefficients": ["nsig", "nbkg"],
          "extended": True},
         {"name": "constr", "type": "poisson_dist", "x": "nom_g", "mean": "tau_g"},
     ]
-    funcs = [
+    funcs: list[dict[str, Any]] = [
         {"name": "nsig", "type": "product", "factors": ["poi", "nsig0", "g"]},
         {"name": "nbkg", "type": "sum", "summands": ["b0", "b1"]},
         {"name": "width", "type": "generic_function", "expression": "s0 * (1 + 0.1 * alpha) * exp(0.01*alpha^2)"},
@@ -246,7 +246,7 @@ def test_mixture_modes(xs: np.ndarray, mode: str) -> None:
 def test_product_of_disjoint_factors_and_binned_data(xs: np.ndarray) -> None:
     rng = np.random.default_rng(4)
     ys = rng.exponential(1.0, xs.size)
-    dists = [
+    dists: list[dict[str, Any]] = [
         {"name": "gx", "type": "gaussian_dist", "x": "x", "mean": "mu", "sigma": "s"},
         {"name": "ey", "type": "exponential_dist", "x": "y", "c": "c"},
         {"name": "prod", "type": "product_dist", "factors": ["gx", "ey"]},
@@ -400,7 +400,7 @@ def test_batched_channels_match_channels_one_by_one() -> None:
             assert got is not None
             ref: dict[str, float] = {}
             for t in b.terms:
-                for k, v in (density_term_grad(t, full, wrt) or {}).items():
+                for k, v in (density_term_grad(cast(Any, t), full, wrt) or {}).items():
                     ref[k] = ref.get(k, 0.0) + float(v)
             assert set(got) == set(ref)
             for k, v in ref.items():
@@ -458,7 +458,7 @@ def test_hessian_fit_redone_without_it_when_not_valid() -> None:
 def test_mixture_weight_zero_and_identical_summands(xs: np.ndarray) -> None:
     # a fraction of 1 (the last weight is 0) still has a derivative in that weight; with identical
     # summands it is exactly 0
-    dists = [{"name": "g1", "type": "gaussian_dist", "x": "x", "mean": "m0", "sigma": "s0"},
+    dists: list[dict[str, Any]] = [{"name": "g1", "type": "gaussian_dist", "x": "x", "mean": "m0", "sigma": "s0"},
              {"name": "g2", "type": "gaussian_dist", "x": "x", "mean": "m1", "sigma": "s1"},
              {"name": "mix", "type": "mixture_dist", "summands": ["g1", "g2"], "coefficients": ["a0"]}]
     ws = workspace(dists, [], [unbinned("d", {"x": (-1.0, 3.0)}, xs[:, None])],
