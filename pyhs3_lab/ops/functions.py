@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.interpolate import CubicSpline, PPoly, make_interp_spline
 
 from ..errors import EvaluationError
 from ..expr import parse
@@ -27,6 +26,8 @@ from .base import Array, BuildContext, FunctionOp, Grad
 from .interp import HISTOSYS_CODES, NORMSYS_CODES, flexible_interp_var, interpolation_code, piecewise_interpolation
 
 if TYPE_CHECKING:
+    from scipy.interpolate import PPoly
+
     from ..evaluate import Evaluator
     from ..spec import Ref
 
@@ -533,6 +534,9 @@ class Spline(FunctionOp):
         self.order = 5 if order in ("poly5", 5) else 3
         self.x_last = float(x0[-1])
         self.y_last = float(y0[-1])
+        # scipy.interpolate is imported here: it costs ~0.15 s, too much for `import pyhs3_lab`
+        from scipy.interpolate import CubicSpline, PPoly, make_interp_spline
+
         if self.order == 3:
             self.pp: PPoly = CubicSpline(x0, y0, bc_type="not-a-knot", extrapolate=True)
             self.tail: tuple[float, ...] | None = None
