@@ -396,8 +396,9 @@ def two_channels() -> dict[str, Any]:
     doc["data"].append({"name": "obsB", "type": "binned", "axes": [{"name": "obs_y", "min": 0, "max": 2,
                                                                    "nbins": 2}], "contents": [45.0, 28.0]})
     doc["likelihoods"] = [{"name": "L", "distributions": ["model_A", "model_B"], "data": ["obs", "obsB"]}]
-    doc["misc"] = {"ROOT_internal": {"attributes": {"model_A": {"tags": ["BinnedLikelihood"]},
-                                                    "model_B": {"tags": ["BinnedLikelihood"]}}}}
+    # RooFit reads the tag from the channels' sum pdfs "<channel>_model"
+    doc["misc"] = {"ROOT_internal": {"attributes": {"A_model": {"tags": ["BinnedLikelihood"]},
+                                                    "B_model": {"tags": ["BinnedLikelihood"]}}}}
     return doc
 
 
