@@ -243,7 +243,7 @@ def _shared_constraints(terms: list[_CountsTerm], values: Mapping[str, Any]) -> 
     Kernels that name their constraint terms (``constraint_log_terms(ev) -> {name: log f}``)
     are merged by name; the others contribute their ``log_constraints`` as a whole.
     """
-    seen: dict[str, float] = {}
+    seen: dict[str, Any] = {}
     total = 0.0
     for t in terms:
         ev = t.evaluator(values)
@@ -251,11 +251,18 @@ def _shared_constraints(terms: list[_CountsTerm], values: Mapping[str, Any]) -> 
         if named is None:
             total -= float(np.sum(t.op.log_constraints(ev)))
         else:
-            for key, val in named(ev).items():
-                if key not in seen:  # (setdefault would sum every shared term again, once per channel)
-                    seen[key] = float(val) if isinstance(val, float) else float(np.sum(val))
+            terms_of = named(ev)
+            if seen:  # the first channel to name a term counts it
+                terms_of = {k: v for k, v in terms_of.items() if k not in seen}
+            seen.update(terms_of)
         total += t.main_nll(ev)
-    return total - sum(seen.values())
+    if not seen:
+        return total
+    vals = list(seen.values())
+    try:  # scalars (thousands in big models): one pass in C
+        return total - float(np.sum(np.fromiter(vals, dtype=float, count=len(vals))))
+    except (TypeError, ValueError):  # arrays of parameter values: each term summed over them
+        return total - sum(float(np.sum(v)) for v in vals)
 
 
 # --------------------------------------------------------------------------------------
