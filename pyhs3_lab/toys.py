@@ -414,6 +414,7 @@ def sample(lik: Likelihood, n: int = 1, *, params: Mapping[str, float] | None = 
     gen = _Generator(lik, params or {})
     if asimov:
         return [gen.asimov()]
+    _check_count(lik, "n", n)
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     return [gen.draw(np.random.default_rng(child)) for child in ss.spawn(n)]
 
@@ -570,6 +571,12 @@ def run_toy_chunk(recipe: Recipe, generated: Mapping[str, float], seeds: Sequenc
     return _fit_toys(likelihood_from_recipe(recipe), generated, seeds, fit_options)
 
 
+def _check_count(lik: Likelihood, what: str, n: Any, minimum: int = 0) -> None:
+    """``n`` must be an integer >= ``minimum`` (numpy would otherwise fail deep inside with its own error)."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < minimum:
+        raise LikelihoodError(f"{lik.path}: {what} must be an integer >= {minimum}, not {n!r}")
+
+
 def _chunks(n: int, executor: Executor | None, chunk_size: int | None) -> list[range]:
     if chunk_size is None:
         workers = getattr(executor, "_max_workers", None) if executor is not None else 1
@@ -606,6 +613,9 @@ def toys(lik: Likelihood, n: int, *, params: Mapping[str, float] | None = None, 
     """
     from .fit import _progress
 
+    _check_count(lik, "n", n)
+    if chunk_size is not None:
+        _check_count(lik, "chunk_size", chunk_size, minimum=1)
     generated = {k: float(v) for k, v in lik.values(params).items()}
     seeds = np.random.SeedSequence(seed).spawn(n)
     opts = dict(fit_options or {})

@@ -178,6 +178,16 @@ def test_unbounded_observable_and_sampling_errors() -> None:
         ws.likelihood("L2").sample(1)
 
 
+def test_bad_numbers_of_toys_are_likelihood_errors() -> None:
+    lik = mixture_ws(5.0, 20.0).likelihood("L")
+    with pytest.raises(LikelihoodError, match=r"n must be an integer >= 0, not -1"):
+        lik.toys(-1, seed=1)
+    with pytest.raises(LikelihoodError, match=r"n must be an integer >= 0, not 2.5"):
+        lik.sample(2.5, seed=1)  # type: ignore[arg-type]
+    with pytest.raises(LikelihoodError, match=r"chunk_size must be an integer >= 1, not 0"):
+        lik.toys(2, seed=1, chunk_size=0)
+
+
 # -- upper limits ------------------------------------------------------------------------------
 
 
