@@ -199,6 +199,9 @@ def cmd_fit(args: argparse.Namespace, out: TextIO) -> int:
             lik = ws.analysis(ws.analyses[0].name, conventions=conv).likelihood
         elif len(ws.likelihoods) == 1:
             lik = ws.likelihood(conventions=conv)
+        elif not ws.likelihoods:
+            raise PyHS3LabError(f"{args.file} has no likelihood to fit (a likelihood pairs distributions with "
+                                "data); `pyhs3-lab info` shows what it holds")
         else:
             names = [x.name for x in ws.likelihoods]
             anas = [x.name for x in ws.analyses]

@@ -133,6 +133,16 @@ def test_fit_needs_a_choice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "no likelihood named ['nope']" in capsys.readouterr().out
 
 
+def test_fit_without_likelihood(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = good_ws()
+    del doc["likelihoods"]
+    path = write(tmp_path, "ws.json", doc)
+    assert main(["fit", path]) == 1
+    assert capsys.readouterr().out == (
+        f"error: {path} has no likelihood to fit (a likelihood pairs distributions with data); "
+        "`pyhs3-lab info` shows what it holds\n")
+
+
 def test_fit_invalid_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, "ws.json", good_ws())
     # MINOS on a parameter that is fixed: a usage error, exit 1
