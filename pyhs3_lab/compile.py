@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import registry
-from .errors import UnsupportedTypeError
+from .errors import EvaluationError, UnsupportedTypeError
 from .graph import Graph
 from .ops.base import BuildContext, DistributionOp, FunctionOp, Op
 from .spec import Component, WorkspaceSpec
@@ -32,7 +32,9 @@ class Compiled:
         op = self._ops.get(name)
         if op is not None:
             return op
-        comp = self._components[name]
+        comp = self._components.get(name)
+        if comp is None:
+            raise EvaluationError(f"no distribution or function named {name!r} in the workspace")
         info = registry.lookup(comp.type)
         if info is None or info.kernel is None:
             known = sorted({i.type for i in registry.all_types().values() if i.category == comp.category})
@@ -46,12 +48,14 @@ class Compiled:
 
     def distribution(self, name: str) -> DistributionOp:
         op = self.op(name)
-        assert isinstance(op, DistributionOp)
+        if not isinstance(op, DistributionOp):
+            raise EvaluationError(f"{name!r} is a function, not a distribution")
         return op
 
     def function(self, name: str) -> FunctionOp:
         op = self.op(name)
-        assert isinstance(op, FunctionOp)
+        if not isinstance(op, FunctionOp):
+            raise EvaluationError(f"{name!r} is a distribution, not a function")
         return op
 
     def build_all(self) -> list[UnsupportedTypeError]:

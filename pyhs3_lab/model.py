@@ -242,7 +242,14 @@ class Model:
         merged: dict[str, Any] = dict(self.values)
         if values:
             for k, v in values.items():
-                merged[k] = np.asarray(v, dtype=float) if not isinstance(v, float) else v
+                if isinstance(v, float):
+                    merged[k] = v
+                    continue
+                try:
+                    merged[k] = np.asarray(v, dtype=float)
+                except (TypeError, ValueError):
+                    raise EvaluationError(f"parameter {k!r}: the value {v!r} is not a number "
+                                          "(or an array of numbers)") from None
         return Evaluator(self.compiled, merged, self.bounds, frozenset(observables))
 
     def _check_names(self, values: Mapping[str, Any]) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import io
 from .compile import Compiled
+from .errors import EvaluationError
 from .graph import Graph
 from .model import Model
 from .spec import (
@@ -139,7 +140,7 @@ class Workspace:
     def compiled(self, conventions: str = "root") -> Compiled:
         """Kernels for this workspace (``conventions``: "root" or "pyhf" HistFactory defaults)."""
         if conventions not in ("root", "pyhf"):
-            raise ValueError(f"conventions must be 'root' or 'pyhf', not {conventions!r}")
+            raise EvaluationError(f"conventions must be 'root' or 'pyhf', not {conventions!r}")
         if conventions not in self._compiled:
             self._compiled[conventions] = Compiled(self._spec, self._graph, {"conventions": conventions})
         return self._compiled[conventions]

@@ -186,6 +186,21 @@ def test_unknown_type_loads_round_trips_and_fails_only_when_evaluated() -> None:
     assert info.value.path == "distributions[3]"
 
 
+def test_bad_names_and_values_at_evaluation_are_pyhs3_lab_errors() -> None:
+    ws = pyhs3_lab.Workspace.load(base())
+    compiled = ws.compiled()
+    with pytest.raises(pyhs3_lab.EvaluationError, match="no distribution or function named 'nope'"):
+        compiled.op("nope")
+    with pytest.raises(pyhs3_lab.EvaluationError, match="'mu' is a function, not a distribution"):
+        compiled.distribution("mu")
+    with pytest.raises(pyhs3_lab.EvaluationError, match="'sig' is a distribution, not a function"):
+        compiled.function("sig")
+    with pytest.raises(pyhs3_lab.EvaluationError, match="parameter 'sigma': the value 'wide' is not a number"):
+        ws.model().pdf("sig", x=5.0, sigma="wide")
+    with pytest.raises(pyhs3_lab.EvaluationError, match="conventions must be 'root' or 'pyhf', not 'roofit'"):
+        ws.likelihood("L", conventions="roofit")
+
+
 def test_not_json_and_not_an_object() -> None:
     with pytest.raises(ParseError, match="line 1"):
         pyhs3_lab.Workspace.load('{"metadata": ')
