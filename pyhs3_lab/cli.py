@@ -16,18 +16,19 @@ from typing import TextIO
 
 from . import io
 from .errors import PyHS3LabError, SchemaError
+from .pyhf_convert import is_pyhf_workspace
 from .workspace import Workspace
 
 __all__ = ["main"]
 
 
 def _is_pyhf(path: str) -> bool:
-    """True if the file is a pyhf JSON workspace (channels, observations, no HS3 metadata)."""
+    """True if the file is a pyhf JSON workspace (see :func:`~pyhs3_lab.pyhf_convert.is_pyhf_workspace`)."""
     try:
         raw = io.read(path)
     except PyHS3LabError:
         return False
-    return "channels" in raw and "observations" in raw and "metadata" not in raw
+    return is_pyhf_workspace(raw)
 
 
 def _load(path: str, out: TextIO, conventions: list[str] | None = None) -> Workspace | None:

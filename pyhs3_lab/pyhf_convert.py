@@ -36,7 +36,7 @@ from typing import Any
 
 from .errors import Problem, SchemaError
 
-__all__ = ["PYHF_DEFAULT_SETTINGS", "normalize_pyhf_spec", "pyhf_to_hs3"]
+__all__ = ["PYHF_DEFAULT_SETTINGS", "is_pyhf_workspace", "normalize_pyhf_spec", "pyhf_to_hs3"]
 
 #: pyhf's default bounds and initial values per modifier type
 _DEFAULTS: dict[str, tuple[float, tuple[float, float]]] = {
@@ -51,6 +51,14 @@ _DEFAULTS: dict[str, tuple[float, tuple[float, float]]] = {
 
 def _fail(path: str, message: str, expected: str | None = None) -> SchemaError:
     return SchemaError([Problem(path, message, expected=expected)])
+
+
+def is_pyhf_workspace(raw: Mapping[str, Any]) -> bool:
+    """True if ``raw`` is a pyhf JSON workspace rather than HS3: ``channels`` with ``observations``
+    (or the older layout's ``data`` object), and no HS3 ``metadata`` or ``distributions``."""
+    if "metadata" in raw or "distributions" in raw or "channels" not in raw:
+        return False
+    return "observations" in raw or isinstance(raw.get("data"), Mapping)
 
 
 def normalize_pyhf_spec(spec: Mapping[str, Any]) -> dict[str, Any]:

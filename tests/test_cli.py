@@ -178,6 +178,17 @@ def test_pyhf_files_are_recognised(workspaces_dir: Path, capsys: pytest.CaptureF
     assert fval == pytest.approx(12.4919676, abs=1e-5)
 
 
+def test_old_layout_pyhf_files_are_recognised(workspaces_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the older pyhf layout: "data" is an object {channel: counts}, measurements under "toplvl"
+    path = str(workspaces_dir / "flatppl-rust" / "multichan_old.json")
+    assert main(["validate", path]) == 1  # not an HS3 file
+    assert "note: this is a pyhf workspace, not HS3" in capsys.readouterr().out
+    assert main(["info", path]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{path}: a pyhf workspace, converted to HS3 (evaluated with pyhf's conventions)"
+    assert "data is an object" not in "\n".join(out)
+
+
 def test_validate_evaluates_each_likelihood(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     doc = good_ws()
     doc["parameter_points"][0]["parameters"] = [{"name": "mu", "value": 0.0}]

@@ -413,3 +413,11 @@ def test_malformed_parameters_from_the_front_end_are_an_error_not_a_crash(one_ch
     assert "'abc' is not a finite number" in w.error
     assert w.current_values() == before
     assert w.ack == w.revision
+
+
+def test_an_old_layout_pyhf_workspace_is_converted() -> None:
+    # the older pyhf layout ("data": {channel: counts}, "toplvl") is recognised as pyhf, not read as HS3
+    w = Explorer(_need(WORKSPACES / "flatppl-rust" / "multichan_old.json"))
+    assert w.error == ""
+    assert w.likelihood is not None
+    assert w._conventions == "pyhf"

@@ -26,6 +26,7 @@ from .. import io
 from ..errors import PyHS3LabError
 from ..fit import fit as fit_fn
 from ..fit import profile as profile_fn
+from ..pyhf_convert import is_pyhf_workspace
 from ..workspace import Workspace
 from ._curves import CurveMaker
 from ._serialize import trait_to_json
@@ -187,7 +188,7 @@ class Explorer(anywidget.AnyWidget):
             ws = source
         else:
             raw = io.read(source)
-            if "channels" in raw and "observations" in raw and "distributions" not in raw:
+            if is_pyhf_workspace(raw):
                 # a pyhf workspace: converted, and evaluated with pyhf's conventions
                 ws = Workspace.from_pyhf(raw)
                 conventions = "pyhf"
