@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -247,7 +248,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = sys.stdout
     commands = {"validate": cmd_validate, "info": cmd_info, "fit": cmd_fit}
-    return commands[args.command](args, out)
+    try:
+        code = commands[args.command](args, out)
+        out.flush()
+    except BrokenPipeError:
+        # the reader went away (`pyhs3-lab info FILE | head`): no traceback, and none at exit either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        return 1
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +205,18 @@ def test_validate_evaluates_each_likelihood(tmp_path: Path, capsys: pytest.Captu
     path = write(tmp_path, "far.json", far)
     main(["validate", path])
     assert "warning: likelihoods[0] (likelihood 'L0'): the NLL is" in capsys.readouterr().out
+
+
+def test_closed_pipe_is_not_a_traceback(tmp_path: Path) -> None:
+    # `pyhs3-lab info FILE | head -1`: the reader has gone before the output is written
+    path = write(tmp_path, "ws.json", good_ws())
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "pyhs3_lab.cli", "info", path], cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait() == 1
+    assert err == ""
