@@ -53,9 +53,9 @@ __all__ = [
 ]
 
 
-def load(source: Any) -> Workspace:
-    """Load a workspace from a path, JSON text, bytes or dict."""
-    return Workspace.load(source)
+def load(source: Any, *, strict: bool = False) -> Workspace:
+    """Load a workspace from a path, JSON text, bytes or dict (see :meth:`Workspace.load`)."""
+    return Workspace.load(source, strict=strict)
 
 
 def __getattr__(name: str) -> Any:

@@ -64,6 +64,8 @@ def test_missing_metadata() -> None:
     (p,) = info.value.problems
     assert p.path == "metadata"
     assert "hs3_version" in (p.expected or "")
+    with pytest.raises(SchemaError, match="hs3_version"):
+        pyhs3_lab.load(data, strict=True)  # the module-level shortcut takes strict= too
     ws = pyhs3_lab.Workspace.load(data)
     assert [w.path for w in ws.spec.warnings] == ["metadata"]
     assert ws.to_dict() == data
