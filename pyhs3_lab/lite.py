@@ -84,6 +84,15 @@ def _normalize(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
+def check_output(output: Path) -> None:
+    """``output`` must be missing, empty, or an earlier site (it has ``jupyter-lite.json``): it is replaced."""
+    if output.is_file():
+        raise LiteBuildError(f"--output {str(output)!r} is a file; expected a directory for the site")
+    if output.is_dir() and any(output.iterdir()) and not (output / "jupyter-lite.json").is_file():
+        raise LiteBuildError(f"--output {str(output)!r} is a non-empty directory that is not a JupyterLite site; "
+                             "the build replaces its output directory, so choose a new or empty one")
+
+
 def check_frontend() -> None:
     """The labextension and the widget bundle must be built before a site can use them."""
     missing = [p for p in (LABEXTENSION / "package.json", WIDGET_JS) if not p.is_file()]
@@ -183,7 +192,9 @@ def _labextension_found(name: str) -> bool:
 
 def build_site(output: Path, *, contents: Sequence[Path] = (), wheel: Path | None = None,
                pyodide_dir: Path | None = None, work: Path | None = None) -> Path:
-    """Build the site into ``output`` (replaced); returns ``output``."""
+    """Build the site into ``output`` (replaced if it is an earlier site; any other non-empty
+    directory is refused, so that ``--output .`` cannot delete a checkout); returns ``output``."""
+    check_output(output)
     check_frontend()
     jupyter_lite = shutil.which("jupyter-lite", path=str(Path(sys.executable).parent)) or shutil.which("jupyter-lite")
     if jupyter_lite is None:

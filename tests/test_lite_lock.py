@@ -55,3 +55,19 @@ def test_pyodide_version_matches_the_kernel() -> None:
         pytest.skip("jupyterlite-pyodide-kernel is not installed")
     assert kernel == "0.8.6", f"update lite.PYODIDE_VERSION for jupyterlite-pyodide-kernel {kernel}"
     assert lite.PYODIDE_VERSION == "314.0.6"
+
+
+def test_build_refuses_to_replace_a_directory_that_is_not_a_site(tmp_path: Path) -> None:
+    # `--output .` in a checkout must not delete it: only an earlier site (jupyter-lite.json) is replaced
+    keep = tmp_path / "work.txt"
+    keep.write_text("precious")
+    with pytest.raises(lite.LiteBuildError, match="non-empty directory that is not a JupyterLite site"):
+        lite.build_site(tmp_path)
+    assert keep.read_text() == "precious"
+    with pytest.raises(lite.LiteBuildError, match="is a file"):
+        lite.build_site(keep)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "jupyter-lite.json").write_text("{}")
+    lite.check_output(site)  # an earlier site: replaced
+    lite.check_output(tmp_path / "new")  # missing: created
