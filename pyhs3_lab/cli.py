@@ -116,9 +116,11 @@ def _table(rows: Sequence[Sequence[str]], out: TextIO, indent: str = "  ") -> No
 
 
 def cmd_info(args: argparse.Namespace, out: TextIO) -> int:
-    ws = _load(args.file, out)
+    conventions: list[str] = []
+    ws = _load(args.file, out, conventions)
     if ws is None:
         return 1
+    conv = conventions[0] if conventions else "root"
     meta = ws.metadata
     print(f"{args.file}", file=out)
     print(f"  hs3_version: {meta.hs3_version}", file=out)
@@ -141,7 +143,7 @@ def cmd_info(args: argparse.Namespace, out: TextIO) -> int:
             size = f", {len(d.raw['contents'])} bins"
         print(f"  {d.name}: {d.type}{size}; axes {axes or '-'}", file=out)
     try:
-        model = ws.model()
+        model = ws.model(conventions=conv)
         params = model.parameters
     except PyHS3LabError as exc:
         print(f"parameters: cannot be listed: {exc}", file=out)

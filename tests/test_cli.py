@@ -178,6 +178,10 @@ def test_pyhf_files_are_recognised(workspaces_dir: Path, capsys: pytest.CaptureF
     # pyhf's own minimum: -log L = 12.491968 (twice_nll / 2 of pyhf.infer.mle.fit)
     fval = float(out[2].split("fval = ")[1].split(",")[0])
     assert fval == pytest.approx(12.4919676, abs=1e-5)
+    # info lists the values the converted model is evaluated with (pyhf's shapesys τ = (n/σ)² = 277.78)
+    assert main(["info", path]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:] if line.strip()}
+    assert float(rows["nom_uncorr_bkguncrt_0"][1]) == pytest.approx((50.0 / 3.0) ** 2, rel=1e-5)
 
 
 def test_old_layout_pyhf_files_are_recognised(workspaces_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
