@@ -115,8 +115,10 @@ class Explorer(anywidget.AnyWidget):
     source
         A path to an HS3 JSON file, a JSON text, a dict, or a :class:`~pyhs3_lab.Workspace`.
     likelihood
-        Name (or names, summed) of the likelihood to fit; default: the analysis' likelihood if
-        the workspace has one likelihood, the sum of all likelihoods if it has several.
+        Name (or names, summed) of the likelihood to fit. Default: the only likelihood (through its
+        analysis if it has one); with several, their sum if they share no distribution (one likelihood
+        per channel), otherwise the first analysis' likelihood (e.g. observed and Asimov data on one
+        model), or the first likelihood.
     analysis
         Name of an analysis (its likelihood, parameters of interest and start values).
     """
