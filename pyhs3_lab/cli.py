@@ -17,7 +17,7 @@ from typing import TextIO
 
 from . import io
 from .errors import PyHS3LabError, SchemaError
-from .pyhf_convert import is_pyhf_workspace
+from .pyhf_convert import CONVERTER, is_pyhf_workspace
 from .workspace import Workspace
 
 __all__ = ["main"]
@@ -39,7 +39,12 @@ def _load(path: str, out: TextIO, conventions: list[str] | None = None) -> Works
             if conventions is not None:
                 conventions.append("pyhf")
             return Workspace.from_pyhf(path)
-        return Workspace.load(path)
+        ws = Workspace.load(path)
+        if ws.spec.writer == CONVERTER:
+            print(f"{path}: converted from pyhf by pyhs3_lab (evaluated with pyhf's conventions)", file=out)
+            if conventions is not None:
+                conventions.append("pyhf")
+        return ws
     except PyHS3LabError as exc:
         print(f"{path}: {exc}", file=out)
         return None

@@ -36,7 +36,7 @@ from typing import Any
 
 from .errors import Problem, SchemaError
 
-__all__ = ["PYHF_DEFAULT_SETTINGS", "is_pyhf_workspace", "normalize_pyhf_spec", "pyhf_to_hs3"]
+__all__ = ["CONVERTER", "PYHF_DEFAULT_SETTINGS", "is_pyhf_workspace", "normalize_pyhf_spec", "pyhf_to_hs3"]
 
 #: pyhf's default bounds and initial values per modifier type
 _DEFAULTS: dict[str, tuple[float, tuple[float, float]]] = {
@@ -51,6 +51,11 @@ _DEFAULTS: dict[str, tuple[float, tuple[float, float]]] = {
 
 def _fail(path: str, message: str, expected: str | None = None) -> SchemaError:
     return SchemaError([Problem(path, message, expected=expected)])
+
+
+#: ``metadata.packages[0].name`` of the HS3 documents :func:`pyhf_to_hs3` writes: they are meant to be
+#: evaluated with ``conventions="pyhf"`` (the Explorer and the command line do so)
+CONVERTER = "pyhs3_lab (from pyhf)"
 
 
 def is_pyhf_workspace(raw: Mapping[str, Any]) -> bool:
@@ -334,7 +339,7 @@ def pyhf_to_hs3(spec: Mapping[str, Any], measurement: str | None = None, *,
         analysis["parameters_of_interest"] = [poi]
     version = ws.get("version")
     return {
-        "metadata": {"hs3_version": "0.2", "packages": [{"name": "pyhs3_lab (from pyhf)", "version": "1"}],
+        "metadata": {"hs3_version": "0.2", "packages": [{"name": CONVERTER, "version": "1"}],
                      "description": f"converted from a pyhf workspace (version {version})"},
         "distributions": [*distributions, *constraint_pdfs.values()],
         "data": data,

@@ -184,6 +184,20 @@ def test_pyhf_files_are_recognised(workspaces_dir: Path, capsys: pytest.CaptureF
     assert float(rows["nom_uncorr_bkguncrt_0"][1]) == pytest.approx((50.0 / 3.0) ** 2, rel=1e-5)
 
 
+
+def test_dumped_pyhf_conversions_keep_pyhf_conventions(workspaces_dir: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from pyhs3_lab import Workspace
+
+    dumped = tmp_path / "converted.json"
+    Workspace.from_pyhf(workspaces_dir / "pyhs3" / "simplemodel_uncorrelated-background_hifa.json").dump(dumped)
+    assert main(["fit", str(dumped)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{dumped}: converted from pyhf by pyhs3_lab (evaluated with pyhf's conventions)"
+    fval = float(out[2].split("fval = ")[1].split(",")[0])
+    assert fval == pytest.approx(12.4919676, abs=1e-5)  # pyhf's own minimum, as for the pyhf file
+
+
 def test_old_layout_pyhf_files_are_recognised(workspaces_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # the older pyhf layout: "data" is an object {channel: counts}, measurements under "toplvl"
     path = str(workspaces_dir / "flatppl-rust" / "multichan_old.json")

@@ -421,3 +421,16 @@ def test_an_old_layout_pyhf_workspace_is_converted() -> None:
     assert w.error == ""
     assert w.likelihood is not None
     assert w._conventions == "pyhf"
+
+
+def test_a_converted_pyhf_workspace_keeps_pyhf_conventions(tmp_path: Path) -> None:
+    # Workspace.from_pyhf(...).explore() and the dumped conversion evaluate as the pyhf file does
+    source = _need(WORKSPACES / "pyhs3" / "simplemodel_uncorrelated-background_hifa.json")
+    from_file = Explorer(source)
+    converted = Workspace.from_pyhf(source)
+    dumped = tmp_path / "converted.json"
+    converted.dump(dumped)
+    for w in (Explorer(converted), Explorer(dumped)):
+        assert w.error == ""
+        assert w._conventions == "pyhf"
+        assert w.current_values() == from_file.current_values()

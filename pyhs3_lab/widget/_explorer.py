@@ -26,7 +26,7 @@ from .. import io
 from ..errors import PyHS3LabError
 from ..fit import fit as fit_fn
 from ..fit import profile as profile_fn
-from ..pyhf_convert import is_pyhf_workspace
+from ..pyhf_convert import CONVERTER, is_pyhf_workspace
 from ..workspace import Workspace
 from ._curves import CurveMaker
 from ._serialize import trait_to_json
@@ -196,6 +196,8 @@ class Explorer(anywidget.AnyWidget):
                 conventions = "pyhf"
             else:
                 ws = Workspace(**raw)
+        if ws.spec.writer == CONVERTER:  # Workspace.from_pyhf(...), or its dump: pyhf's numbers too
+            conventions = "pyhf"
         self._conventions = conventions
         self.workspace = ws
         graph = ws.graph.to_dict()
