@@ -299,11 +299,29 @@ def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
+def _as_float(lik: Likelihood, what: str, value: Any) -> float:
+    """``float(value)``, or a :class:`FitError` saying which argument is not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise FitError(f"{lik.path}: {what} is {value!r}; expected a number") from None
+
+
+def _checked_limits(lik: Likelihood, limits: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    out: dict[str, tuple[float, float]] = {}
+    for name, pair in limits.items():
+        if isinstance(pair, str) or not isinstance(pair, Sequence | np.ndarray) or len(pair) != 2:
+            raise FitError(f"{lik.path}: limits[{name!r}] is {pair!r}; expected a pair (lo, hi)")
+        out[name] = (_as_float(lik, f"the lower limit of {name!r}", pair[0]),
+                     _as_float(lik, f"the upper limit of {name!r}", pair[1]))
+    return out
+
+
 def _fixed_values(lik: Likelihood, fixed: Mapping[str, float] | Iterable[str] | None) -> dict[str, float]:
     if fixed is None:
         return {}
     if isinstance(fixed, Mapping):
-        out = {k: float(v) for k, v in fixed.items()}
+        out = {k: _as_float(lik, f"the fixed value of {k!r}", v) for k, v in fixed.items()}
     else:
         names = [fixed] if isinstance(fixed, str) else list(fixed)
         out = {}
@@ -405,7 +423,8 @@ def fit(
     likelihood._check_names(values or {})
     # start values of floating parameters only, so that ``values=other_result.values`` never changes
     # the global observables or constants of this likelihood (use ``fixed`` for those)
-    start = {k: v for k, v in (values or {}).items() if k in likelihood.floating}
+    start = {k: _as_float(likelihood, f"the start value of {k!r}", v) for k, v in (values or {}).items()
+             if k in likelihood.floating}
     start.update(fixed_vals)
     floating = [n for n in likelihood.floating if n not in fixed_vals]
     minos_names = [minos] if isinstance(minos, str) else list(minos or [])
@@ -415,7 +434,8 @@ def fit(
                        f"are {floating}")
     if limits:
         likelihood._check_names(limits)
-        empty = {k: v for k, v in limits.items() if not float(v[0]) < float(v[1])}
+        limits = _checked_limits(likelihood, limits)
+        empty = {k: v for k, v in limits.items() if not v[0] < v[1]}
         if empty:
             raise FitError(f"{likelihood.path}: empty limits {empty}; expected lo < hi")
     nll = NLL(likelihood, floating, start, abort, limits, gradient=gradient)
@@ -630,7 +650,11 @@ def profile(
     if poi not in likelihood.floating or (fixed and poi in fixed):
         raise FitError(f"{likelihood.path}: cannot profile {poi!r}: it is not a floating parameter; the floating "
                        f"parameters are {list(likelihood.floating)}")
-    points = np.asarray(values, dtype=float).ravel()
+    try:
+        points = np.asarray(values, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise FitError(f"{likelihood.path}: the points of the profile of {poi!r} are {values!r}; expected "
+                       "numbers") from None
     fixed = dict(fixed or {})
     best = fit(likelihood, fixed=fixed, **options)
     start = {k: v for k, v in best.values.items() if k in likelihood.floating}

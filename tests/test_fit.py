@@ -109,6 +109,23 @@ def test_fit_errors(x: np.ndarray) -> None:
         lik.profile("nom_mu", [0.0, 1.0])
 
 
+
+def test_arguments_that_are_not_numbers_are_fit_errors(x: np.ndarray) -> None:
+    lik = normal_ws(x).likelihood()
+    with pytest.raises(FitError, match=r"the fixed value of 'sigma' is 'wide'; expected a number"):
+        lik.fit(fixed={"sigma": "wide"})
+    with pytest.raises(FitError, match=r"the start value of 'mu' is 'a'; expected a number"):
+        lik.fit(values={"mu": "a"})
+    with pytest.raises(FitError, match=r"limits\['mu'\] is \(0.0,\); expected a pair \(lo, hi\)"):
+        lik.fit(limits={"mu": (0.0,)})
+    with pytest.raises(FitError, match=r"limits\['mu'\] is 3; expected a pair"):
+        lik.fit(limits={"mu": 3})  # type: ignore[dict-item]
+    with pytest.raises(FitError, match=r"the lower limit of 'mu' is 'a'; expected a number"):
+        lik.fit(limits={"mu": ("a", 1.0)})  # type: ignore[dict-item]
+    with pytest.raises(FitError, match=r"the points of the profile of 'mu' are 'abc'; expected numbers"):
+        lik.profile("mu", "abc")  # type: ignore[arg-type]
+
+
 def test_nll_follows_iminuit_protocol(x: np.ndarray) -> None:
     from iminuit import Minuit
 
