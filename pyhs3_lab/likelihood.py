@@ -201,7 +201,32 @@ class _CountsTerm(_Term):
         new.counts = np.asarray(counts, dtype=float).reshape(self.counts.shape)
         new.n_events = float(np.sum(new.counts))
         new._set_constant()
+        new._last_parts = None
         return new
+
+    #: (values of the dependencies, main NLL, -Σ log constraints not named, named log constraints) of the
+    #: last evaluation: a fit's step in one channel's parameter recomputes that channel only
+    _last_parts: tuple[tuple[Any, ...], float, float, Mapping[str, Any] | None] | None = None
+
+    def parts(self, values: Mapping[str, Any]) -> tuple[float, float, Mapping[str, Any] | None]:
+        """(main NLL, -Σ log constraints of a kernel that does not name them, ``{name: log constraint}``
+        or None), remembered for the last parameter values when they are all floats."""
+        deps = self._deps
+        if deps is None:
+            deps = self._deps = tuple(sorted(self.dependencies()))
+        key = tuple(map(values.get, deps))
+        cacheable = all(type(v) is float for v in key)
+        last = self._last_parts
+        if cacheable and last is not None and last[0] == key:
+            return last[1], last[2], last[3]
+        ev = self.evaluator(values)
+        named: Callable[[Evaluator], Mapping[str, Any]] | None = getattr(self.op, "constraint_log_terms", None)
+        terms_of = named(ev) if named is not None else None
+        unnamed = -float(np.sum(self.op.log_constraints(ev))) if named is None else 0.0
+        main = self.main_nll(ev)
+        if cacheable:
+            self._last_parts = (key, main, unnamed, terms_of)  # one assignment: safe when threads share it
+        return main, unnamed, terms_of
 
     def dependencies(self) -> frozenset[str]:
         return self.model.graph.leaves(self.dist) - self.observables
@@ -246,16 +271,13 @@ def _shared_constraints(terms: list[_CountsTerm], values: Mapping[str, Any]) -> 
     seen: dict[str, Any] = {}
     total = 0.0
     for t in terms:
-        ev = t.evaluator(values)
-        named: Callable[[Evaluator], Mapping[str, Any]] | None = getattr(t.op, "constraint_log_terms", None)
-        if named is None:
-            total -= float(np.sum(t.op.log_constraints(ev)))
-        else:
-            terms_of = named(ev)
+        main, unnamed, terms_of = t.parts(values)
+        total += unnamed
+        if terms_of is not None:
             if seen:  # the first channel to name a term counts it
                 terms_of = {k: v for k, v in terms_of.items() if k not in seen}
             seen.update(terms_of)
-        total += t.main_nll(ev)
+        total += main
     if not seen:
         return total
     vals = list(seen.values())
