@@ -138,7 +138,7 @@ class Model:
         self.graph = compiled.graph
         self.domain_name = domain
         self.parameter_set_name = parameter_set
-        self._observables_override = frozenset(observables) if observables is not None else None
+        self._observables_override = self._observable_names(observables) if observables is not None else None
         self.rule = ObservableRule(self.spec, self.graph)
         self.bounds: dict[str, tuple[float, float]] = self._collect_bounds(domain)
         self.values: dict[str, float]
@@ -252,6 +252,17 @@ class Model:
                                           "(or an array of numbers)") from None
         return Evaluator(self.compiled, merged, self.bounds, frozenset(observables))
 
+    def _observable_names(self, observables: Iterable[str] | str) -> frozenset[str]:
+        """``observables=`` as a set of names (one name may be given as a string); a name that is not a
+        parameter of the workspace is an error (a typo would otherwise normalise over nothing)."""
+        names = frozenset((observables,) if isinstance(observables, str) else observables)
+        nodes = self.graph.nodes
+        unknown = sorted(n for n in names if n not in nodes or nodes[n].kind != "parameter")
+        if unknown:
+            raise EvaluationError(f"observables={unknown}: not variables of the workspace; its variables are "
+                                  f"{self.graph.parameters}")
+        return names
+
     def _check_names(self, values: Mapping[str, Any]) -> None:
         unknown = [k for k in values if k not in self.graph.nodes or self.graph.nodes[k].kind != "parameter"]
         if unknown:
@@ -265,7 +276,7 @@ class Model:
             dists = [d.name for d in self.spec.distributions]
             raise EvaluationError(f"no distribution named {name!r}; the workspace has {dists}")
         self._check_names(values)
-        obs = frozenset(observables) if observables is not None else self.observables_of(name)
+        obs = self._observable_names(observables) if observables is not None else self.observables_of(name)
         ev = self.evaluator(values, obs)
         # over/underflow in far tails is expected in log space; results carry inf/0 themselves
         with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):

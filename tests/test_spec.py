@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from typing import Any
 
 import pytest
@@ -201,6 +202,16 @@ def test_bad_names_and_values_at_evaluation_are_pyhs3_lab_errors() -> None:
         ws.model().pdf("sig", x=5.0, sigma="wide")
     with pytest.raises(pyhs3_lab.EvaluationError, match="conventions must be 'root' or 'pyhf', not 'roofit'"):
         ws.likelihood("L", conventions="roofit")
+    # observables=: a typo is an error (it normalised over nothing), one name may be a string
+    model = ws.model()
+    with pytest.raises(pyhs3_lab.EvaluationError, match=r"observables=\['X'\]: not variables of the workspace"):
+        model.pdf("sig", x=5.0, observables=["X"])
+    with pytest.raises(pyhs3_lab.EvaluationError, match=r"observables=\['X'\]"):
+        ws.model(observables=["X"])
+    assert model.pdf("sig", x=5.0, observables="x", m0=5.0) == pytest.approx(model.pdf("sig", x=5.0, observables=["x"]))
+    # N(5 | 5, 1) normalised on x in [0, 10]
+    expected = 1.0 / math.sqrt(2.0 * math.pi) / math.erf(5.0 / math.sqrt(2.0))
+    assert model.pdf("sig", x=5.0, observables="x") == pytest.approx(expected, rel=1e-10)
 
 
 def test_not_json_and_not_an_object() -> None:
