@@ -768,8 +768,10 @@ def upper_limit(lik: Likelihood, poi: str, cl: float = 0.95, *, method: str = "a
     if poi not in lik.floating:
         raise LikelihoodError(f"{lik.path}: {poi!r} is not a floating parameter; the floating parameters are "
                               f"{list(lik.floating)}")
-    if not 0.0 < cl < 1.0:
-        raise LikelihoodError(f"cl must be between 0 and 1, not {cl}")
+    if isinstance(cl, bool) or not isinstance(cl, int | float) or not 0.0 < cl < 1.0:
+        raise LikelihoodError(f"cl must be between 0 and 1, not {cl!r}")
+    if method == "toys":
+        _check_count(lik, "n_toys", n_toys, minimum=1)
     alpha = 1.0 - cl
     asym = _Asymptotic(lik, poi, fit_options or {})
     lo = max(asym.mu_hat, asym.zero) + 1e-9

@@ -247,6 +247,10 @@ def test_upper_limit_errors() -> None:
         lik.upper_limit("b")
     with pytest.raises(LikelihoodError, match="cl must be between 0 and 1"):
         lik.upper_limit("mu", cl=95)
+    with pytest.raises(LikelihoodError, match="cl must be between 0 and 1, not '95%'"):
+        lik.upper_limit("mu", cl="95%")  # type: ignore[arg-type]
+    with pytest.raises(LikelihoodError, match="n_toys must be an integer >= 1, not 0"):
+        lik.upper_limit("mu", method="toys", n_toys=0)
 
 
 @pytest.mark.slow
