@@ -152,6 +152,10 @@ class Evaluator:
             if x is None:
                 continue
             lo, hi = self.bounds(o)
+            if type(x) is float:  # one value (a global observable): no array test
+                if x < lo or x > hi:
+                    out = np.where(True, -np.inf, out)
+                continue
             outside = (np.asarray(x) < lo) | (np.asarray(x) > hi)
             if np.any(outside):
                 out = np.where(outside, -np.inf, out)

@@ -231,6 +231,9 @@ class Gaussian(_Univariate):
 
     def log_density(self, ev: Evaluator) -> Array:
         x, mu, s = ev.value(self.x), ev.value(self.mean), ev.value(self.sigma)
+        if type(x) is float and type(mu) is float and type(s) is float and s != 0.0:
+            zf = (x - mu) / s  # a constraint term: the same IEEE operations without ufunc dispatch
+            return np.asarray(-0.5 * zf * zf)
         z = (np.asarray(x) - mu) / s
         return np.asarray(-0.5 * z * z)
 
