@@ -68,8 +68,8 @@ class Workspace:
         """Convert a pyhf JSON workspace (a dict, a path or JSON text; see
         :func:`pyhs3_lab.pyhf_convert.pyhf_to_hs3`).
 
-        Evaluate the result with ``conventions="pyhf"`` to reproduce pyhf's numbers;
-        ``options`` (``modifier_settings``) go to the conversion.
+        The result is evaluated with pyhf's conventions by default (:attr:`default_conventions`),
+        so that it reproduces pyhf's numbers; ``options`` (``modifier_settings``) go to the conversion.
         """
         from .pyhf_convert import pyhf_to_hs3
 
@@ -137,8 +137,18 @@ class Workspace:
 
     # -- evaluation ----------------------------------------------------------------------
 
-    def compiled(self, conventions: str = "root") -> Compiled:
-        """Kernels for this workspace (``conventions``: "root" or "pyhf" HistFactory defaults)."""
+    @property
+    def default_conventions(self) -> str:
+        """The HistFactory conventions used when none are asked for: "pyhf" for a workspace that
+        :meth:`from_pyhf` wrote (so that it gives pyhf's numbers), "root" otherwise."""
+        from .pyhf_convert import CONVERTER
+
+        return "pyhf" if self._spec.writer == CONVERTER else "root"
+
+    def compiled(self, conventions: str | None = None) -> Compiled:
+        """Kernels for this workspace (``conventions``: "root" or "pyhf" HistFactory defaults;
+        default: :attr:`default_conventions`)."""
+        conventions = self.default_conventions if conventions is None else conventions
         if conventions not in ("root", "pyhf"):
             raise EvaluationError(f"conventions must be 'root' or 'pyhf', not {conventions!r}")
         if conventions not in self._compiled:
@@ -146,7 +156,7 @@ class Workspace:
         return self._compiled[conventions]
 
     def model(self, domain: str | None = None, parameter_set: str | None = None, *,
-              observables: list[str] | None = None, conventions: str = "root") -> Model:
+              observables: list[str] | None = None, conventions: str | None = None) -> Model:
         """A :class:`Model` with ranges from ``domain`` and values from ``parameter_set``.
 
         Both are optional: ROOT's ``default_domain`` / ``default_values`` are used,
@@ -158,21 +168,22 @@ class Workspace:
     def likelihood(self, name: str | list[str] | tuple[str, ...] | None = None, *,
                    distributions: list[str] | None = None, data: list[str | float] | None = None,
                    aux_distributions: list[str] | tuple[str, ...] = (), domain: str | None = None,
-                   parameter_set: str | None = None, conventions: str = "root") -> LikelihoodObject:
+                   parameter_set: str | None = None, conventions: str | None = None) -> LikelihoodObject:
         """A :class:`~pyhs3_lab.likelihood.Likelihood`: by name, several names (summed), the only
         one (no name), or ad hoc from ``distributions`` and ``data`` (paired in order)."""
         from .likelihood import build_likelihood
 
         return build_likelihood(self, name, distributions=distributions, data=data,
                                 aux_distributions=aux_distributions, domain=domain, parameter_set=parameter_set,
-                                conventions=conventions)
+                                conventions=self.default_conventions if conventions is None else conventions)
 
-    def analysis(self, name: str | None = None, *, conventions: str = "root") -> AnalysisObject:
+    def analysis(self, name: str | None = None, *, conventions: str | None = None) -> AnalysisObject:
         """An :class:`~pyhs3_lab.likelihood.Analysis`: its likelihood with the analysis' parameters of
         interest, domains and start values (``init``)."""
         from .likelihood import build_analysis
 
-        return build_analysis(self, name, conventions=conventions)
+        return build_analysis(self, name,
+                              conventions=self.default_conventions if conventions is None else conventions)
 
     def explore(self, **kwargs: Any) -> Any:
         """An interactive :class:`~pyhs3_lab.widget.Explorer` of this workspace (needs the ``widget``

@@ -305,3 +305,19 @@ def test_conversion_reads_the_same_in_roofit(tmp_path: Path) -> None:
                     pars[idx] = point["values"].get(key, pars[idx])
                 data = pyhf.Workspace(_single_channel(spec, ch)).data(model)
                 assert -float(model.logpdf(pars, data)[0]) == pytest.approx(point["nll"], rel=1e-10, abs=1e-9)
+
+
+def test_converted_workspaces_default_to_pyhf_conventions(workspaces_dir: Path) -> None:
+    """A workspace written by Workspace.from_pyhf (or its saved dump) gives pyhf's numbers without
+    asking; any other workspace keeps ROOT's conventions."""
+    spec = json.loads((workspaces_dir / "pyhs3/simplemodel_uncorrelated-background_hifa.json").read_text())
+    ws = Workspace.from_pyhf(spec)
+    assert ws.default_conventions == "pyhf"
+    again = Workspace.load(ws.to_dict())
+    assert again.default_conventions == "pyhf"
+    model = pyhf.Workspace(spec).model()
+    data = pyhf.Workspace(spec).data(model)
+    ref = -float(model.logpdf(model.config.suggested_init(), data)[0])
+    assert again.likelihood().nll() == pytest.approx(ref, rel=1e-10)
+    assert again.likelihood(conventions="root").nll() != pytest.approx(ref, rel=1e-6)
+    assert Workspace.load(workspaces_dir / "HS3.jl/rf515_hfJSON_3.json").default_conventions == "root"

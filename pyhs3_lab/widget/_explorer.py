@@ -26,7 +26,7 @@ from .. import io
 from ..errors import PyHS3LabError
 from ..fit import fit as fit_fn
 from ..fit import profile as profile_fn
-from ..pyhf_convert import CONVERTER, is_pyhf_workspace
+from ..pyhf_convert import is_pyhf_workspace
 from ..workspace import Workspace
 from ._curves import CurveMaker
 from ._serialize import trait_to_json
@@ -185,20 +185,13 @@ class Explorer(anywidget.AnyWidget):
     def _load(self, source: Any, likelihood: str | list[str] | None, analysis: str | None) -> None:
         if source is None:
             raise PyHS3LabError("no workspace given: Explorer(path | dict | JSON text | Workspace)")
-        conventions = "root"
         if isinstance(source, Workspace):
             ws = source
         else:
             raw = io.read(source)
-            if is_pyhf_workspace(raw):
-                # a pyhf workspace: converted, and evaluated with pyhf's conventions
-                ws = Workspace.from_pyhf(raw)
-                conventions = "pyhf"
-            else:
-                ws = Workspace(**raw)
-        if ws.spec.writer == CONVERTER:  # Workspace.from_pyhf(...), or its dump: pyhf's numbers too
-            conventions = "pyhf"
-        self._conventions = conventions
+            # a pyhf workspace is converted (and then evaluated with pyhf's conventions)
+            ws = Workspace.from_pyhf(raw) if is_pyhf_workspace(raw) else Workspace(**raw)
+        conventions = self._conventions = ws.default_conventions
         self.workspace = ws
         graph = ws.graph.to_dict()
         self.graph = graph
@@ -355,7 +348,9 @@ class Explorer(anywidget.AnyWidget):
                     payload["notes"] = [*payload.get("notes", []),
                                         f"the NLL is not updated live (one evaluation takes "
                                         f"{self._nll_seconds:.2g} s)"]
-            self.curves = payload
+                # assigned under the (re-entrant) lock: a slider move racing the fit thread's move to
+                # the best fit must not leave the older of the two plots on screen
+                self.curves = payload
             if self._eval_error:
                 self.error = ""
                 self._eval_error = False
