@@ -1107,7 +1107,13 @@ def run_interactive(bench: Bench, only: str | None) -> None:
         return
     ex = Explorer(ws)
     base = [dict(p) for p in ex.params]
-    idx = next(i for i, p in enumerate(base) if p["name"] == "mu_sig")
+    movable = [i for i, p in enumerate(base) if p["name"] == "mu_sig"] or [
+        i for i, p in enumerate(base) if not p.get("fixed") and p.get("value") is not None]
+    if not movable:
+        bench.skip("interactive", "Explorer params message", "1 slider", LAB,
+                   f"the Explorer shows no parameter to move ({ex.error or 'no error'})")
+        return
+    idx = movable[0]
     j = [0]
 
     def slider() -> None:
