@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from .errors import PyHS3LabError
 from .evaluate import Evaluator
 from .ops.base import Array
 
@@ -168,6 +169,8 @@ class ChannelBatch:
         self._dist_slots = {d: tuple(i for i, (name, _, _) in enumerate(self.slots) if name in graph.leaves(d))
                             for d in self._dists}
         self.ok: bool | None = None  # None: not checked yet
+        #: why the batched path raised at its check, if it did (the general path is used then)
+        self.fallback_reason: str | None = None
         self._last: tuple[tuple[Any, ...], float] | None = None
         self._memo: dict[str, tuple[tuple[Any, ...], Array]] = {}
 
@@ -258,7 +261,9 @@ class ChannelBatch:
             try:
                 with np.errstate(all="ignore"):
                     got = self.batched_nll(values)
-            except Exception:
+            except (PyHS3LabError, ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
+                # the general path stays in charge (its value is returned); say why batching is off
+                self.fallback_reason = f"{type(exc).__name__}: {exc}"
                 got = None
             if got is None or not (got == ref or abs(got - ref) <= CHECK_RTOL * max(1.0, abs(ref))):
                 if got is not None or self._slot_values(values) is not None:

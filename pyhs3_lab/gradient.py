@@ -364,6 +364,8 @@ class LikelihoodGradient:
         self.likelihood = likelihood
         self.names = tuple(names)
         self.wrt = frozenset(self.names)
+        #: why :meth:`supported` said no (fits then use MINUIT's numerical gradient)
+        self.unsupported_reason: str | None = None
         self._index = {n: i for i, n in enumerate(self.names)}
         #: id(batch) -> (batch, whether its vectorised gradient agreed with its channels one by one)
         self._batch_ok: dict[int, tuple[Any, bool]] = {}
@@ -424,10 +426,12 @@ class LikelihoodGradient:
         try:
             with np.errstate(all="ignore"):
                 got = self(values)
-        except PyHS3LabError:
+        except (PyHS3LabError, ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
+            # fits then use MINUIT's numerical gradient; the reason stays visible here
+            self.unsupported_reason = f"{type(exc).__name__}: {exc}"
             return False
-        except (ValueError, TypeError, IndexError, KeyError, ArithmeticError):
-            return False
+        if got is None:
+            self.unsupported_reason = "a term of the likelihood has no analytic derivative"
         return got is not None
 
 

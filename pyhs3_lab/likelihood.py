@@ -528,7 +528,12 @@ class Likelihood:
         out = dict(self.init)
         if values:
             self._check_names(values)
-            out.update({k: float(v) for k, v in values.items()})
+            for k, v in values.items():
+                try:
+                    out[k] = float(v)
+                except (TypeError, ValueError):
+                    raise LikelihoodError(f"{self.path}: the value of parameter {k!r} is {v!r}, not a number") \
+                        from None
         return out
 
     def _check_names(self, names: Iterable[str]) -> None:

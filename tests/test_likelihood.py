@@ -408,3 +408,11 @@ def test_histfactory_binnedlikelihood_tag_is_read_where_roofit_reads_it(workspac
     widths = np.diff(pyhs3_lab.Workspace(**raw).data[0].axes[0].bin_edges)
     assert nll("singlechannel_model") - untagged == pytest.approx(
         special.gammaln(n + 1).sum() - (n * np.log(widths)).sum(), rel=1e-12)
+
+
+def test_a_value_that_is_not_a_number_names_the_parameter(workspaces_dir: Path) -> None:
+    ws = pyhs3_lab.Workspace.load(
+        workspaces_dir / "pyhs3-benchmarks/1ch_bkgRooExp_sigGauss_shapeFloat_npOn_constrGauss_yield1x.json")
+    lik = ws.likelihood("L_ch0")
+    with pytest.raises(LikelihoodError, match=r"parameter 'mu_sig' is 'a', not a number"):
+        lik.values({"mu_sig": "a"})
