@@ -262,7 +262,7 @@ class _AuxTerm(_Term):
         return -float(np.sum(ev.logpdf(self.dist)))
 
 
-def _shared_constraints(terms: list[_CountsTerm], values: Mapping[str, Any]) -> float:
+def _shared_constraints(terms: Sequence[_CountsTerm], values: Mapping[str, Any]) -> float:
     """-Σ log constraint over bin-count terms, each constraint counted once.
 
     Kernels that name their constraint terms (``constraint_log_terms(ev) -> {name: log f}``)
@@ -642,6 +642,17 @@ class Likelihood:
             self._plan = plan
         return plan[1]
 
+    def _counts_batch(self) -> Any:
+        """The bin-count terms (HistFactory channels) as one vectorised evaluation, or None where they use
+        the per-channel path (:mod:`pyhs3_lab.hfbatch`; checked against it at its first evaluation)."""
+        plan: tuple[list[Any], Any] | None = getattr(self, "_counts_plan", None)
+        if plan is None or plan[0] is not self._count_terms:
+            from .hfbatch import plan_counts
+
+            plan = (self._count_terms, plan_counts(self.model, self._count_terms, _shared_constraints))
+            self._counts_plan = plan
+        return plan[1]
+
     def _evaluate(self, full: Mapping[str, Any]) -> float:
         """The NLL with every value given (no checks; used by fits, thousands of times)."""
         try:
@@ -649,7 +660,9 @@ class Likelihood:
             for t in self._planned_density_terms():
                 total += t.cached_nll(full)
             if self._count_terms:
-                total += _shared_constraints(self._count_terms, full)
+                batch = self._counts_batch()
+                total += batch.cached_nll(full) if batch is not None else _shared_constraints(self._count_terms,
+                                                                                               full)
             for a in self._aux_terms:
                 total += a.cached_nll(full)
         except PyHS3LabError:

@@ -797,3 +797,57 @@ def test_files_written_by_roofit(roofit_cases: dict[str, Any], case: str) -> Non
     rec = roofit_cases.get(f"export_{case}")
     assert rec is not None, "ROOT did not export the case"
     _compare_with_roofit(rec["document"], rec)
+
+
+def _all_modifier_channels() -> dict[str, Any]:
+    """Two channels (three and two bins) sharing parameters, with every modifier type but custom."""
+    doc = two_channels()
+    b = doc["distributions"][1]
+    b["samples"][0]["modifiers"].append({"type": "shapefactor", "name": "sf"})
+    b["samples"][1]["modifiers"] += [{"type": "shapesys", "name": "bkgB", "data": {"vals": [0.1, 0.2]}},
+                                     {"type": "normsys", "name": "xsec", "interpolation": "code1",
+                                      "data": {"hi": 1.2, "lo": 0.85}},
+                                     {"type": "staterror", "name": "stat"}]
+    b["samples"][1]["data"]["errors"] = [4.0, 3.0]
+    doc["distributions"][0]["samples"][1]["modifiers"].append(
+        {"type": "histosys", "name": "shape2", "interpolation": "code0",
+         "data": {"hi": {"contents": [101, 85, 55]}, "lo": {"contents": [99, 76, 66]}}})
+    return doc
+
+
+@pytest.mark.parametrize("conventions", ["root", "pyhf"])
+def test_batched_channels_equal_per_channel_path(conventions: str) -> None:
+    from pyhs3_lab.hfbatch import CountsBatch
+    from pyhs3_lab.likelihood import _shared_constraints
+
+    lik = Workspace(**_all_modifier_channels()).likelihood("L", conventions=conventions)
+    batch = lik._counts_batch()
+    assert isinstance(batch, CountsBatch)
+    rng = np.random.default_rng(7)
+    for k in range(6):
+        values = {n: lik.init[n] + (0.3 * float(rng.normal()) if k else 0.0) for n in lik.floating}
+        if k == 5:
+            values["alpha_jes"] = -3.0  # histosys clipped at 0 (ROOT), normsys far out
+            values["alpha_lumi_sys"] = 4.0
+        full = lik._full_values(lik.values(values))
+        per_channel = _shared_constraints(lik._count_terms, full)
+        got = batch.batched_nll(full)
+        assert got is not None
+        np.testing.assert_allclose(got, per_channel, rtol=1e-13)
+        np.testing.assert_allclose(lik.nll(values), per_channel, rtol=1e-13)
+        nu = batch.expected(np.asarray([full[n] for n in batch.names], dtype=float))
+        per = np.concatenate([lik.expected(d, values, by_sample=False) for d in ("model_A", "model_B")])
+        np.testing.assert_allclose(nu, per, rtol=1e-14)
+    assert batch.ok is True
+    assert batch.fallback_reason is None
+    assert lik.has_gradient  # gradients use the per-channel kernels
+
+
+def test_channels_with_custom_modifiers_are_not_batched() -> None:
+    doc = _all_modifier_channels()
+    doc["distributions"][1]["samples"][0]["modifiers"].append({"type": "custom", "name": "k"})
+    doc.setdefault("parameter_points", [{"name": "default_values", "parameters": []}])
+    doc["parameter_points"][0]["parameters"].append({"name": "k", "value": 1.1})
+    lik = Workspace(**doc).likelihood("L")
+    assert lik._counts_batch() is None
+    assert math.isfinite(lik.nll())

@@ -364,6 +364,17 @@ class ConstraintSet:
     def log_terms(self, ev: Evaluator) -> list[Array]:
         """log of every term, in the order of :attr:`names` (each of the parameters' batch shape)."""
         out: list[Array] = []
+        for block in self.log_blocks(ev):
+            out += list(block)
+        for s in self._pdfs:
+            assert s.pdf is not None
+            out.append(np.asarray(ev.with_observables(s.pdf_observables).logpdf(s.pdf), dtype=float))
+        return out
+
+    def log_blocks(self, ev: Evaluator) -> list[Array]:
+        """The Gaussian and the Poisson terms' logs as arrays (first axis: the terms, in the order of
+        :attr:`names`); the explicit pdfs are not included."""
+        out: list[Array] = []
         if self._g_par:
             theta = self._stack(ev, self._g_par)
             g = self._globals(ev, self._g_obs, self._g_aux)
@@ -382,7 +393,7 @@ class ConstraintSet:
             if finite.any():
                 norm[finite] = _log_gauss_norm(theta[finite], sigma[finite], lo[finite].reshape((-1, *extra)),
                                                hi[finite].reshape((-1, *extra)))
-            out += list(-0.5 * z * z - norm)
+            out.append(-0.5 * z * z - norm)
         if self._p_par:
             gamma = self._stack(ev, self._p_par)
             n = self._globals(ev, self._p_obs, self._p_aux)
@@ -391,10 +402,7 @@ class ConstraintSet:
             tau = self._p_tau.reshape((-1, *(1,) * (gamma.ndim - 1)))
             lam = gamma * tau
             with np.errstate(divide="ignore", invalid="ignore"):
-                out += list(special.xlogy(n, lam) - lam - special.gammaln(n + 1.0))
-        for s in self._pdfs:
-            assert s.pdf is not None
-            out.append(np.asarray(ev.with_observables(s.pdf_observables).logpdf(s.pdf), dtype=float))
+                out.append(special.xlogy(n, lam) - lam - special.gammaln(n + 1.0))
         return out
 
     def grad_log_terms(self, ev: Evaluator) -> dict[str, float]:
