@@ -434,3 +434,32 @@ def test_a_converted_pyhf_workspace_keeps_pyhf_conventions(tmp_path: Path) -> No
         assert w.error == ""
         assert w._conventions == "pyhf"
         assert w.current_values() == from_file.current_values()
+
+
+def test_export_to_a_python_bokeh_figure(one_channel: Explorer) -> None:
+    """The plot as a bokeh figure: its model line and data points are the widget's curves."""
+    from bokeh.models import GlyphRenderer
+    from bokeh.plotting import figure
+
+    fig = one_channel.to_bokeh()
+    assert isinstance(fig, figure)
+    payload = one_channel._maker.curves(one_channel.selected, one_channel.current_values())  # type: ignore[union-attr]
+    renderers = [r for r in fig.renderers if isinstance(r, GlyphRenderer)]
+    lines = [r.data_source.data for r in renderers if type(r.glyph).__name__ == "Line"]
+    assert any(np.array_equal(np.asarray(d["y"]), payload["total"]) for d in lines)
+    points = [r.data_source.data for r in renderers if type(r.glyph).__name__ == "Scatter"]
+    assert len(points) == 1
+    np.testing.assert_array_equal(np.asarray(points[0]["y"]), payload["data"]["y"])
+    assert fig.yaxis[0].axis_label == payload["ylabel"]
+    assert type(one_channel.to_bokeh(log_y=True).y_scale).__name__ == "LogScale"
+
+
+def test_export_of_a_histfactory_channel_stacks_its_samples(workspaces_dir: Path) -> None:
+    w = Explorer(workspaces_dir / "HS3.jl/rf515_hfJSON_3.json")
+    fig = w.to_bokeh()
+    payload = w._maker.curves(w.selected, w.current_values())  # type: ignore[union-attr]
+    assert payload["kind"] == "binned"
+    quads = [r for r in fig.renderers if type(r.glyph).__name__ == "Quad"]
+    assert len(quads) == len(payload["components"]) > 1
+    top = np.asarray(quads[-1].data_source.data["top"])
+    np.testing.assert_allclose(top, payload["total"], rtol=1e-12)

@@ -331,6 +331,18 @@ class Explorer(anywidget.AnyWidget):
     def _on_selected(self, change: dict[str, Any]) -> None:
         self._refresh()
 
+    def to_bokeh(self, target: str | None = None, *, log_y: bool = False) -> Any:
+        """The plot of ``target`` (default: the selected distribution) at the sliders' values, as a Python
+        ``bokeh.plotting.figure`` (the same curves, components and data as the widget draws)."""
+        from ._export import figure_from_curves
+
+        name = target or self.selected
+        if self._maker is None or not name:
+            raise PyHS3LabError("nothing to plot: the Explorer has no workspace or no selected distribution")
+        with self._lock:
+            payload = self._maker.curves(name, dict(self._values))
+        return figure_from_curves(payload, log_y=log_y)
+
     def current_values(self) -> dict[str, float]:
         """The parameter values the sliders show."""
         return dict(self._values)
