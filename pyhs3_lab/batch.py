@@ -125,10 +125,78 @@ def _signature(term: _DensityLike, graph: Graph, components: Mapping[str, Any]) 
     return sig, canon.leaves
 
 
-class ChannelBatch:
+class VerifiedBatch:
+    """A faster evaluation of several likelihood terms that stays honest: at its first use it is checked
+    against the general (per-term) path, whose value is returned; if they disagree, or the fast path raises,
+    the general path is used for good (``ok = False``, ``fallback_reason`` says why). The last result is
+    remembered, keyed on the values of ``deps``.
+
+    Subclasses set ``deps`` and implement ``batched_nll`` (``None``: the fast path does not apply to these
+    values) and ``general_nll``; ``_undecided`` says whether such a ``None`` leaves the check for later
+    (e.g. array values) rather than turning the fast path off.
+    """
+
+    deps: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        #: None: not checked yet; True: agrees with the general path; False: the general path for good
+        self.ok: bool | None = None
+        #: why the fast path was turned off, if it was
+        self.fallback_reason: str | None = None
+        self._last: tuple[tuple[Any, ...], float] | None = None
+
+    def batched_nll(self, values: Mapping[str, Any]) -> float | None:
+        raise NotImplementedError  # every subclass implements it
+
+    def general_nll(self, values: Mapping[str, Any]) -> float:
+        raise NotImplementedError  # every subclass implements it
+
+    def _undecided(self, values: Mapping[str, Any]) -> bool:
+        return True
+
+    def cached_nll(self, values: Mapping[str, Any]) -> float:
+        if self.ok is False:
+            return self.general_nll(values)
+        key = tuple(map(values.get, self.deps))
+        cacheable = all(isinstance(v, float) for v in key)  # (arrays never compare as keys)
+        last = self._last
+        if cacheable and last is not None and last[0] == key:
+            return last[1]
+        if self.ok is None:
+            ref = self.general_nll(values)
+            try:
+                with np.errstate(all="ignore"):
+                    got = self.batched_nll(values)
+            except (PyHS3LabError, ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
+                self.fallback_reason = f"{type(exc).__name__}: {exc}"
+                self.ok = False
+                return ref
+            if got is None:
+                if not self._undecided(values):
+                    self.fallback_reason = "the batched path does not apply to this likelihood"
+                    self.ok = False
+                return ref
+            if not (got == ref or abs(got - ref) <= CHECK_RTOL * max(1.0, abs(ref))):
+                self.fallback_reason = f"batched {got!r} != general {ref!r}"
+                self.ok = False
+                return ref
+            self.ok = True
+            if cacheable:
+                self._last = (key, ref)
+            return ref
+        val = self.batched_nll(values)
+        if val is None:
+            return self.general_nll(values)
+        if cacheable:
+            self._last = (key, val)  # one assignment: safe when threads share it
+        return val
+
+
+class ChannelBatch(VerifiedBatch):
     """Density terms of identical structure, evaluated as one tree (see the module docstring)."""
 
     def __init__(self, model: Model, terms: Sequence[_DensityLike], leaves: Sequence[Sequence[str]]) -> None:
+        super().__init__()
         self.model = model
         self.terms = list(terms)
         self.template = self.terms[0]
@@ -168,10 +236,6 @@ class ChannelBatch:
                        if d in graph.nodes and graph.nodes[d].kind == "distribution"]
         self._dist_slots = {d: tuple(i for i, (name, _, _) in enumerate(self.slots) if name in graph.leaves(d))
                             for d in self._dists}
-        self.ok: bool | None = None  # None: not checked yet
-        #: why the batched path raised at its check, if it did (the general path is used then)
-        self.fallback_reason: str | None = None
-        self._last: tuple[tuple[Any, ...], float] | None = None
         self._memo: dict[str, tuple[tuple[Any, ...], Array]] = {}
 
     # -- evaluation -------------------------------------------------------------------------
@@ -249,34 +313,8 @@ class ChannelBatch:
     def general_nll(self, values: Mapping[str, Any]) -> float:
         return float(sum(t.cached_nll(values) for t in self.terms))
 
-    def cached_nll(self, values: Mapping[str, Any]) -> float:
-        if self.ok is False:
-            return self.general_nll(values)
-        key = tuple(map(values.get, self.deps))
-        last = self._last
-        if last is not None and last[0] == key:
-            return last[1]
-        if self.ok is None:
-            ref = self.general_nll(values)
-            try:
-                with np.errstate(all="ignore"):
-                    got = self.batched_nll(values)
-            except (PyHS3LabError, ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
-                # the general path stays in charge (its value is returned); say why batching is off
-                self.fallback_reason = f"{type(exc).__name__}: {exc}"
-                got = None
-            if got is None or not (got == ref or abs(got - ref) <= CHECK_RTOL * max(1.0, abs(ref))):
-                if got is not None or self._slot_values(values) is not None:
-                    self.ok = False
-                return ref
-            self.ok = True
-            self._last = (key, ref)
-            return ref
-        val = self.batched_nll(values)
-        if val is None:
-            return self.general_nll(values)
-        self._last = (key, val)
-        return val
+    def _undecided(self, values: Mapping[str, Any]) -> bool:
+        return self._slot_values(values) is None  # array values: decide at the next scalar evaluation
 
 
 def _extended(nu: float, n: float) -> float:

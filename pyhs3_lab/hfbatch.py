@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-from .errors import PyHS3LabError
+from .batch import CHECK_RTOL, VerifiedBatch
 from .evaluate import Evaluator
 from .ops.base import Array
 from .ops.histfactory import _DBL_MIN, ConstraintSet, ConstraintSpec, HistFactory
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 __all__ = ["CHECK_RTOL", "CountsBatch", "plan_counts", "unsupported"]
 
 #: relative agreement the batch must reach with the per-channel path at its first evaluation
-CHECK_RTOL = 1e-10
 IntArray = NDArray[np.intp]
 
 
@@ -85,18 +84,15 @@ def _cat(parts: Sequence[Any], dtype: Any) -> Any:
     return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
 
 
-class CountsBatch:
+class CountsBatch(VerifiedBatch):
     """The bin-count terms of a likelihood (HistFactory channels) as one vectorised evaluation."""
 
     def __init__(self, model: Model, terms: Sequence[_CountsLike],
                  general: Callable[[Sequence[Any], Mapping[str, Any]], float]) -> None:
+        super().__init__()
         self.model = model
         self.terms = list(terms)
         self._general = general
-        #: None: not checked yet; True: agrees with the per-channel path; False: fell back for good
-        self.ok: bool | None = None
-        self.fallback_reason: str | None = None
-        self._last: tuple[tuple[Any, ...], float] | None = None
         deps: set[str] = set()
         obs: set[str] = set()
         for t in self.terms:
@@ -254,40 +250,6 @@ class CountsBatch:
 
     def general_nll(self, values: Mapping[str, Any]) -> float:
         return self._general(self.terms, values)
-
-    def cached_nll(self, values: Mapping[str, Any]) -> float:
-        if self.ok is False:
-            return self.general_nll(values)
-        key = tuple(map(values.get, self.deps))
-        cacheable = all(type(v) is float for v in key)
-        last = self._last
-        if cacheable and last is not None and last[0] == key:
-            return last[1]
-        if self.ok is None:
-            ref = self.general_nll(values)
-            try:
-                with np.errstate(all="ignore"):
-                    got = self.batched_nll(values)
-            except (PyHS3LabError, ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
-                self.fallback_reason = f"{type(exc).__name__}: {exc}"
-                self.ok = False
-                return ref
-            if got is None:
-                return ref  # array values: decide at the next scalar evaluation
-            if not (got == ref or abs(got - ref) <= CHECK_RTOL * max(1.0, abs(ref))):
-                self.fallback_reason = f"batched {got!r} != per-channel {ref!r}"
-                self.ok = False
-                return ref
-            self.ok = True
-            if cacheable:
-                self._last = (key, ref)
-            return ref
-        val = self.batched_nll(values)
-        if val is None:
-            return self.general_nll(values)
-        if cacheable:
-            self._last = (key, val)  # one assignment: safe when threads share it
-        return val
 
 
 def plan_counts(model: Model, terms: Sequence[_CountsLike],
