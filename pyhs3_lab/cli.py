@@ -206,17 +206,21 @@ def cmd_fit(args: argparse.Namespace, out: TextIO) -> int:
             lik = ws.likelihood([x.name for x in ws.likelihoods], conventions=conv)
         elif len(ws.analyses) == 1:
             lik = ws.analysis(ws.analyses[0].name, conventions=conv).likelihood
-        elif len(ws.likelihoods) == 1:
-            lik = ws.likelihood(conventions=conv)
-        elif not ws.likelihoods:
-            raise PyHS3LabError(f"{args.file} has no likelihood to fit (a likelihood pairs distributions with "
-                                "data); `pyhs3-lab info` shows what it holds")
         else:
-            names = [x.name for x in ws.likelihoods]
-            anas = [x.name for x in ws.analyses]
-            raise PyHS3LabError(
-                f"{args.file} has {len(names)} likelihoods {names} and {len(anas)} analyses {anas}; choose with "
-                "--likelihood NAME (repeat it to sum several), --all-likelihoods or --analysis NAME")
+            choice = ws.default_likelihood(conv)
+            if choice.likelihood is None:
+                raise PyHS3LabError(f"{args.file} has no likelihood to fit (a likelihood pairs distributions with "
+                                    "data); `pyhs3-lab info` shows what it holds")
+            if choice.ambiguous:
+                names = [x.name for x in ws.likelihoods]
+                anas = [x.name for x in ws.analyses]
+                raise PyHS3LabError(
+                    f"{args.file} has {len(names)} likelihoods {names} on the same distributions (alternatives, "
+                    f"not channels) and {len(anas)} analyses {anas}; choose with --likelihood NAME (repeat it "
+                    "to sum several), --all-likelihoods or --analysis NAME")
+            lik = choice.likelihood
+            if len(ws.likelihoods) > 1:
+                print(f"note: no --likelihood given: fitting {choice.why}", file=out)
         res = lik.fit(fixed=_parse_fixed(args.fix), minos=args.minos or None, strategy=args.strategy,
                       tolerance=args.tolerance)
     except PyHS3LabError as exc:

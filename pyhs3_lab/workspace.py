@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import io
 from .compile import Compiled
@@ -35,6 +35,19 @@ from .spec import (
 if TYPE_CHECKING:
     from .likelihood import Analysis as AnalysisObject
     from .likelihood import Likelihood as LikelihoodObject
+
+
+class LikelihoodChoice(NamedTuple):
+    """What :meth:`Workspace.default_likelihood` chose, and why."""
+
+    #: the likelihood (None: the workspace has none)
+    likelihood: LikelihoodObject | None
+    #: parameters of interest (of the chosen analysis, or of every analysis of a summed likelihood)
+    parameters_of_interest: list[str]
+    #: a sentence saying what was chosen
+    why: str
+    #: True where other likelihoods were equally possible (alternatives on the same distributions)
+    ambiguous: bool
 
 
 class Workspace:
@@ -184,6 +197,45 @@ class Workspace:
 
         return build_analysis(self, name,
                               conventions=self.default_conventions if conventions is None else conventions)
+
+    def default_likelihood(self, conventions: str | None = None) -> LikelihoodChoice:
+        """What to fit when the user names no likelihood (the Explorer and ``pyhs3-lab fit`` agree on it).
+
+        The only likelihood (through its analysis if it has one); with several that share no
+        distribution (one likelihood per channel, as the pyhs3-benchmarks files and ROOT's
+        per-channel exports have them), their sum, which is ROOT's combined NLL up to a constant;
+        with several on the same distributions (alternatives, e.g. observed and Asimov data), the
+        first analysis' likelihood, or the first likelihood, and ``ambiguous`` is True. No
+        likelihood: ``likelihood`` is None.
+        """
+        conv = self.default_conventions if conventions is None else conventions
+        liks = list(self._spec.likelihoods)
+        analyses = list(self._spec.analyses)
+        names = [lk.name for lk in liks]
+        if not names:
+            return LikelihoodChoice(None, [], "the workspace has no likelihood", False)
+        if len(names) == 1:
+            own = [a for a in analyses if a.likelihood == names[0]]
+            if own:
+                ana = self.analysis(own[0].name, conventions=conv)
+                return LikelihoodChoice(ana.likelihood, list(ana.parameters_of_interest),
+                                        f"analysis {own[0].name!r}, of the only likelihood {names[0]!r}", False)
+            return LikelihoodChoice(self.likelihood(names[0], conventions=conv), [],
+                                    f"the only likelihood {names[0]!r}", False)
+        dist_sets = [set(lk.distributions) for lk in liks]
+        if sum(len(s) for s in dist_sets) == len(set().union(*dist_sets)):
+            pois = [p for a in analyses for p in a.parameters_of_interest]
+            return LikelihoodChoice(self.likelihood(names, conventions=conv), list(dict.fromkeys(pois)),
+                                    f"the sum of the {len(names)} likelihoods (they share no distribution: "
+                                    "one per channel)", False)
+        if analyses:
+            ana = self.analysis(analyses[0].name, conventions=conv)
+            return LikelihoodChoice(ana.likelihood, list(ana.parameters_of_interest),
+                                    f"the first analysis {analyses[0].name!r} (the {len(names)} likelihoods "
+                                    "share distributions: alternatives, not channels)", True)
+        return LikelihoodChoice(self.likelihood(names[0], conventions=conv), [],
+                                f"the first likelihood {names[0]!r} (the {len(names)} likelihoods share "
+                                "distributions: alternatives, not channels)", True)
 
     def explore(self, **kwargs: Any) -> Any:
         """An interactive :class:`~pyhs3_lab.widget.Explorer` of this workspace (needs the ``widget``

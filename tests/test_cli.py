@@ -120,11 +120,13 @@ def test_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_fit_needs_a_choice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # two likelihoods on the same distribution: alternatives, the user must choose
     path = write(tmp_path, "ws.json", good_ws(2))
     assert main(["fit", path]) == 1
     assert capsys.readouterr().out == (
-        f"error: {path} has 2 likelihoods ['L0', 'L1'] and 0 analyses []; choose with --likelihood NAME (repeat it "
-        "to sum several), --all-likelihoods or --analysis NAME\n")
+        f"error: {path} has 2 likelihoods ['L0', 'L1'] on the same distributions (alternatives, not channels) "
+        "and 0 analyses []; choose with --likelihood NAME (repeat it to sum several), --all-likelihoods or "
+        "--analysis NAME\n")
     assert main(["fit", path, "--likelihood", "L0", "--likelihood", "L1"]) == 0
     assert capsys.readouterr().out.startswith(f"{path}: L0+L1\n")
     assert main(["fit", path, "--all-likelihoods"]) == 0
@@ -133,6 +135,21 @@ def test_fit_needs_a_choice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert capsys.readouterr().out == "error: --fix 'sigma': expected NAME=VALUE, e.g. --fix lumi=1.0\n"
     assert main(["fit", path, "--likelihood", "nope"]) == 1
     assert "no likelihood named ['nope']" in capsys.readouterr().out
+
+
+def test_fit_sums_one_likelihood_per_channel(workspaces_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the pyhs3-benchmarks files: one likelihood per channel, no analysis; the Explorer fits their sum, so does fit
+    path = str(workspaces_dir / "pyhs3-benchmarks" / "3ch_bkgRooExp_sigGauss_shapeFloat_npOn_constrGauss_yield1x.json")
+    assert main(["fit", path]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == ("note: no --likelihood given: fitting the sum of the 3 likelihoods (they share no "
+                      "distribution: one per channel)")
+    assert out[1].startswith(f"{path}: ")
+    fval = float(out[2].split("fval = ")[1].split(",")[0])
+    assert main(["fit", path, "--all-likelihoods"]) == 0
+    out_all = capsys.readouterr().out.splitlines()
+    assert out_all[0] == out[1]  # the same likelihood: the same name and the same minimum
+    assert float(out_all[1].split("fval = ")[1].split(",")[0]) == pytest.approx(fval, abs=1e-6)
 
 
 def test_fit_without_likelihood(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -252,32 +252,13 @@ class Explorer(anywidget.AnyWidget):
         if analysis is not None:
             ana = ws.analysis(analysis, conventions=conventions)
             return ana.likelihood, list(ana.parameters_of_interest)
-        names = [lk.name for lk in ws.spec.likelihoods]
         if likelihood is not None:
             lik = ws.likelihood(likelihood, conventions=conventions)
             wanted = {likelihood} if isinstance(likelihood, str) else set(likelihood)
             pois = [p for a in analyses if a.likelihood in wanted for p in a.parameters_of_interest]
             return lik, list(dict.fromkeys(pois))
-        if not names:
-            return None, []
-        if len(names) == 1:
-            own = [a for a in analyses if a.likelihood == names[0]]
-            if own:
-                ana = ws.analysis(own[0].name, conventions=conventions)
-                return ana.likelihood, list(ana.parameters_of_interest)
-            return ws.likelihood(names[0], conventions=conventions), []
-        dist_sets = [set(lk.distributions) for lk in ws.spec.likelihoods]
-        disjoint = sum(len(s) for s in dist_sets) == len(set().union(*dist_sets))
-        if disjoint:
-            # one likelihood per channel (pyhs3-benchmarks): their sum, as ROOT's combined NLL
-            lik = ws.likelihood(names, conventions=conventions)
-            pois = [p for a in analyses for p in a.parameters_of_interest]
-            return lik, list(dict.fromkeys(pois))
-        # alternatives on the same model (e.g. observed and Asimov data): the first analysis
-        if analyses:
-            ana = ws.analysis(analyses[0].name, conventions=conventions)
-            return ana.likelihood, list(ana.parameters_of_interest)
-        return ws.likelihood(names[0], conventions=conventions), []
+        choice = ws.default_likelihood(conventions)
+        return choice.likelihood, choice.parameters_of_interest
 
     def _initial_params(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
