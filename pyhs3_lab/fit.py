@@ -68,7 +68,7 @@ class NLL:
         self._base = likelihood._full_values(start)
         missing = [n for n in self.names if math.isnan(self._base[n])]
         if missing:
-            raise FitError(f"{likelihood.path}: parameter(s) {missing} have no start value; give them one, "
+            raise FitError(f"{likelihood.where}: parameter(s) {missing} have no start value; give them one, "
                            f"e.g. fit(values={{{missing[0]!r}: 1.0}})")
         self._abort = abort
         self.ncall = 0
@@ -304,14 +304,14 @@ def _as_float(lik: Likelihood, what: str, value: Any) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise FitError(f"{lik.path}: {what} is {value!r}; expected a number") from None
+        raise FitError(f"{lik.where}: {what} is {value!r}; expected a number") from None
 
 
 def _checked_limits(lik: Likelihood, limits: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
     out: dict[str, tuple[float, float]] = {}
     for name, pair in limits.items():
         if isinstance(pair, str) or not isinstance(pair, Sequence | np.ndarray) or len(pair) != 2:
-            raise FitError(f"{lik.path}: limits[{name!r}] is {pair!r}; expected a pair (lo, hi)")
+            raise FitError(f"{lik.where}: limits[{name!r}] is {pair!r}; expected a pair (lo, hi)")
         out[name] = (_as_float(lik, f"the lower limit of {name!r}", pair[0]),
                      _as_float(lik, f"the upper limit of {name!r}", pair[1]))
     return out
@@ -328,12 +328,12 @@ def _fixed_values(lik: Likelihood, fixed: Mapping[str, float] | Iterable[str] | 
         for n in names:
             if n not in lik.init:
                 lik._check_names([n])
-                raise FitError(f"{lik.path}: cannot fix {n!r} at its start value: it has none; give fixed={{{n!r}: "
+                raise FitError(f"{lik.where}: cannot fix {n!r} at its start value: it has none; give fixed={{{n!r}: "
                                "value}")
             out[n] = lik.init[n]
     unknown = [k for k in out if k not in lik.parameter_names]
     if unknown:
-        raise FitError(f"{lik.path}: cannot fix unknown parameter(s) {unknown}; the parameters are "
+        raise FitError(f"{lik.where}: cannot fix unknown parameter(s) {unknown}; the parameters are "
                        f"{list(lik.parameter_names)}")
     return out
 
@@ -430,14 +430,14 @@ def fit(
     minos_names = [minos] if isinstance(minos, str) else list(minos or [])
     bad = [n for n in minos_names if n not in floating]
     if bad:
-        raise FitError(f"{likelihood.path}: MINOS was asked for {bad}, which do not float; the floating parameters "
+        raise FitError(f"{likelihood.where}: MINOS was asked for {bad}, which do not float; the floating parameters "
                        f"are {floating}")
     if limits:
         likelihood._check_names(limits)
         limits = _checked_limits(likelihood, limits)
         empty = {k: v for k, v in limits.items() if not v[0] < v[1]}
         if empty:
-            raise FitError(f"{likelihood.path}: empty limits {empty}; expected lo < hi")
+            raise FitError(f"{likelihood.where}: empty limits {empty}; expected lo < hi")
     nll = NLL(likelihood, floating, start, abort, limits, gradient=gradient)
     fixed_names = tuple(n for n in likelihood.parameter_names if n in fixed_vals)
     x0 = nll.start
@@ -448,7 +448,7 @@ def fit(
                          np.zeros((0, 0)), f0, 0.0, 1, bool(np.isfinite(f0)), "nothing to fit", fixed_names)
     if not np.isfinite(f0):
         at = dict(zip(floating, x0.tolist(), strict=True))
-        raise FitError(f"{likelihood.path}: the NLL is {f0} at the start values {at}")
+        raise FitError(f"{likelihood.where}: the NLL is {f0} at the start values {at}")
     nll.max_finite = f0
 
     analytic = nll.has_grad
@@ -648,12 +648,12 @@ def profile(
         Passed to :func:`fit` (``strategy``, ``tolerance``, ...).
     """
     if poi not in likelihood.floating or (fixed and poi in fixed):
-        raise FitError(f"{likelihood.path}: cannot profile {poi!r}: it is not a floating parameter; the floating "
+        raise FitError(f"{likelihood.where}: cannot profile {poi!r}: it is not a floating parameter; the floating "
                        f"parameters are {list(likelihood.floating)}")
     try:
         points = np.asarray(values, dtype=float).ravel()
     except (TypeError, ValueError):
-        raise FitError(f"{likelihood.path}: the points of the profile of {poi!r} are {values!r}; expected "
+        raise FitError(f"{likelihood.where}: the points of the profile of {poi!r} are {values!r}; expected "
                        "numbers") from None
     fixed = dict(fixed or {})
     best = fit(likelihood, fixed=fixed, **options)

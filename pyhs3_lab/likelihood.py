@@ -337,22 +337,28 @@ class Likelihood:
         self.workspace = workspace
         self.name = name
         self.path = path or (f"likelihood {name!r}" if name else "ad hoc likelihood")
+        #: where errors say they happened: the JSON path and the name (``likelihoods[2] (likelihood 'L2')``)
+        self.where = f"{path} (likelihood {name!r})" if path and name else self.path
+        named = f" (likelihood {name!r})" if path and name else ""
         self.model = model if model is not None else workspace.model()
         self.distributions = tuple(distributions)
         self.data = tuple(data)
         self.aux_distributions = tuple(dict.fromkeys(aux_distributions))  # shared terms counted once
         graph = self.model.graph
         for i, d in enumerate(self.distributions):
-            self._check_distribution(d, f"{self.path}.distributions[{i}]")
+            self._check_distribution(d, f"{self.path}.distributions[{i}]{named}")
         for i, d in enumerate(self.aux_distributions):
-            self._check_distribution(d, f"{self.path}.aux_distributions[{i}]")
+            self._check_distribution(d, f"{self.path}.aux_distributions[{i}]{named}")
 
         self._density_terms: list[_DensityTerm] = []
         self._count_terms: list[_CountsTerm] = []
         data_by_name = {d.name: d for d in self.model.spec.data}
         for i, (dist, dat) in enumerate(zip(self.distributions, self.data, strict=True)):
             # the JSON path of this pair's data entry (several likelihoods summed: each its own)
-            where = pair_paths[i] if pair_paths is not None and i < len(pair_paths) else f"{self.path}.data[{i}]"
+            if pair_paths is not None and i < len(pair_paths):
+                where = pair_paths[i]  # names its own likelihood
+            else:
+                where = f"{self.path}.data[{i}]" + (named if path else f" ({self.path})")
             if isinstance(dat, str):
                 obj = data_by_name.get(dat)
                 if obj is None:
@@ -519,7 +525,7 @@ class Likelihood:
     def bounds(self, name: str) -> tuple[float, float]:
         p = self._param_index.get(name)
         if p is None:
-            raise LikelihoodError(f"{self.path}: {name!r} is not a parameter of this likelihood; its parameters "
+            raise LikelihoodError(f"{self.where}: {name!r} is not a parameter of this likelihood; its parameters "
                                   f"are {list(self.parameter_names)}")
         return p.min, p.max
 
@@ -532,7 +538,7 @@ class Likelihood:
                 try:
                     out[k] = float(v)
                 except (TypeError, ValueError):
-                    raise LikelihoodError(f"{self.path}: the value of parameter {k!r} is {v!r}, not a number") \
+                    raise LikelihoodError(f"{self.where}: the value of parameter {k!r} is {v!r}, not a number") \
                         from None
         return out
 
@@ -543,7 +549,7 @@ class Likelihood:
         unknown = [k for k in names if k not in self._param_index
                    and (k not in nodes or nodes[k].kind != "parameter")]
         if unknown:
-            raise LikelihoodError(f"{self.path}: unknown parameter(s) {unknown}; the parameters of this likelihood "
+            raise LikelihoodError(f"{self.where}: unknown parameter(s) {unknown}; the parameters of this likelihood "
                                   f"are {list(self.parameter_names)}")
 
     def _full_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -552,7 +558,7 @@ class Likelihood:
         missing = [p.name for p in self.parameters if p.name not in merged]
         if missing:
             raise LikelihoodError(
-                f"{self.path}: parameter(s) {missing} have no value; give them a value in a parameter point of "
+                f"{self.where}: parameter(s) {missing} have no value; give them a value in a parameter point of "
                 f"the workspace, or pass them, e.g. lik.nll({{{missing[0]!r}: 1.0}})")
         return merged
 
@@ -627,7 +633,7 @@ class Likelihood:
         with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
             got = LikelihoodGradient(self, self.floating)(full)
         if got is None:
-            raise LikelihoodError(f"{self.path}: no analytic gradient (a kernel of the likelihood has no analytic "
+            raise LikelihoodError(f"{self.where}: no analytic gradient (a kernel of the likelihood has no analytic "
                                   "derivative); fits use MINUIT's numerical gradient")
         return dict(zip(self.floating, (float(v) for v in got), strict=True))
 
@@ -668,7 +674,7 @@ class Likelihood:
         except PyHS3LabError:
             raise
         except (ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
-            raise EvaluationError(f"{self.path}: {type(exc).__name__}: {exc}") from exc
+            raise EvaluationError(f"{self.where}: {type(exc).__name__}: {exc}") from exc
         return total
 
     def terms(self, values: Mapping[str, Any] | None = None) -> dict[str, float]:
@@ -707,7 +713,7 @@ class Likelihood:
         if dist is None:
             return out
         if dist not in out:
-            raise LikelihoodError(f"{self.path}: {dist!r} is not a bin-count distribution of this likelihood; "
+            raise LikelihoodError(f"{self.where}: {dist!r} is not a bin-count distribution of this likelihood; "
                                   f"those are {[t.dist for t in self._count_terms] or 'none'}")
         return out[dist]
 
@@ -716,7 +722,7 @@ class Likelihood:
         """This likelihood with other data: per density term (columns, weights), per bin-count term
         the contents, and other values of global observables (used by :mod:`pyhs3_lab.toys`)."""
         if len(density) != len(self._density_terms) or len(counts) != len(self._count_terms):
-            raise LikelihoodError(f"{self.path}: replacement data for {len(density)} + {len(counts)} terms, but the "
+            raise LikelihoodError(f"{self.where}: replacement data for {len(density)} + {len(counts)} terms, but the "
                                   f"likelihood has {len(self._density_terms)} + {len(self._count_terms)}")
         new = copy.copy(self)
         new._density_terms = [t.replaced(c, w) for t, (c, w) in zip(self._density_terms, density, strict=True)]
@@ -902,7 +908,7 @@ def build_likelihood(
         dists += spec.distributions
         dats += spec.data
         aux += spec.aux_distributions
-        pair_paths += [f"{spec.path}.data[{j}]" for j in range(len(spec.data))]
+        pair_paths += [f"{spec.path}.data[{j}] (likelihood {spec.name!r})" for j in range(len(spec.data))]
     label = names[0] if len(names) == 1 else "+".join(names)
     path = liks[names[0]].path if len(names) == 1 else ""
     return Likelihood(workspace, dists, dats, aux, name=label, model=model, path=path,

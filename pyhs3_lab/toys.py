@@ -574,7 +574,7 @@ def run_toy_chunk(recipe: Recipe, generated: Mapping[str, float], seeds: Sequenc
 def _check_count(lik: Likelihood, what: str, n: Any, minimum: int = 0) -> None:
     """``n`` must be an integer >= ``minimum`` (numpy would otherwise fail deep inside with its own error)."""
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < minimum:
-        raise LikelihoodError(f"{lik.path}: {what} must be an integer >= {minimum}, not {n!r}")
+        raise LikelihoodError(f"{lik.where}: {what} must be an integer >= {minimum}, not {n!r}")
 
 
 def _chunks(n: int, executor: Executor | None, chunk_size: int | None) -> list[range]:
@@ -766,7 +766,7 @@ def upper_limit(lik: Likelihood, poi: str, cl: float = 0.95, *, method: str = "a
         Passed to every fit.
     """
     if poi not in lik.floating:
-        raise LikelihoodError(f"{lik.path}: {poi!r} is not a floating parameter; the floating parameters are "
+        raise LikelihoodError(f"{lik.where}: {poi!r} is not a floating parameter; the floating parameters are "
                               f"{list(lik.floating)}")
     if isinstance(cl, bool) or not isinstance(cl, int | float) or not 0.0 < cl < 1.0:
         raise LikelihoodError(f"cl must be between 0 and 1, not {cl!r}")
@@ -780,7 +780,7 @@ def upper_limit(lik: Likelihood, poi: str, cl: float = 0.95, *, method: str = "a
         _, upper = lik.bounds(poi)
         err = asym.free.errors.get(poi, 1.0) or 1.0
         hi = upper if math.isfinite(upper) else lo + 20.0 * err
-    what = f"{lik.path}: upper limit on {poi!r}"
+    what = f"{lik.where}: upper limit on {poi!r}"
     if method == "asymptotic":
         observed = _solve(asym.cls, lo, hi, alpha, what)
         lo_exp = asym.zero + 1e-9

@@ -234,7 +234,7 @@ def test_validate_evaluates_each_likelihood(tmp_path: Path, capsys: pytest.Captu
     assert main(["validate", path]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"{path}: 1 problem"
-    assert out[1].startswith("  error: likelihoods[0]: parameter(s) ['sigma'] have no value")
+    assert out[1].startswith("  error: likelihoods[0] (likelihood 'L0'): parameter(s) ['sigma'] have no value")
     far = good_ws()
     far["data"][0]["entries"] = [[9.0]]  # outside the axis range [-5, 5]: the density is 0 there
     path = write(tmp_path, "far.json", far)

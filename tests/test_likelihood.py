@@ -240,8 +240,8 @@ def test_error_bin_count_mismatch() -> None:
     spec["data"][0]["contents"] = [1.0, 2.0, 3.0, 4.0]
     spec["data"][0]["axes"] = [{"name": "x", "edges": [0.0, 1.0, 2.0, 3.0, 6.0]}]
     ws = pyhs3_lab.Workspace(**spec)
-    with pytest.raises(LikelihoodError, match=r"data\[0\]: data 'obs' \(data\[0\]\) has 4 bins but distribution 'h' "
-                                              r"has 3"):
+    with pytest.raises(LikelihoodError, match=r"^likelihoods\[0\]\.data\[0\] \(likelihood 'L'\): data 'obs' "
+                                              r"\(data\[0\]\) has 4 bins but distribution 'h' has 3"):
         ws.likelihood()
 
 
@@ -381,7 +381,8 @@ def test_errors_of_summed_likelihoods_name_each_json_path(sample: np.ndarray) ->
     spec["data"].append({"name": "d2", "type": "unbinned", "entries": [[0.1]], "axes": [{"name": "y"}]})
     spec["likelihoods"].append({"name": "L2", "distributions": ["g"], "data": ["d2"]})
     ws = pyhs3_lab.Workspace(**spec)
-    with pytest.raises(LikelihoodError, match=r"^likelihoods\[1\]\.data\[0\]: data 'd2' \(data\[1\]\) has axes"):
+    with pytest.raises(LikelihoodError,
+                       match=r"^likelihoods\[1\]\.data\[0\] \(likelihood 'L2'\): data 'd2' \(data\[1\]\) has axes"):
         ws.likelihood(["L", "L2"])
 
 
@@ -416,3 +417,15 @@ def test_a_value_that_is_not_a_number_names_the_parameter(workspaces_dir: Path) 
     lik = ws.likelihood("L_ch0")
     with pytest.raises(LikelihoodError, match=r"parameter 'mu_sig' is 'a', not a number"):
         lik.values({"mu_sig": "a"})
+
+
+def test_errors_of_a_likelihood_name_it_and_its_json_path() -> None:
+    ws = pyhs3_lab.Workspace(**bincounts_ws(None))
+    lik = ws.likelihood("L")
+    with pytest.raises(LikelihoodError,
+                       match=r"^likelihoods\[0\] \(likelihood 'L'\): unknown parameter\(s\) \['nope'\]"):
+        lik.nll({"nope": 1.0})
+    summed = pyhs3_lab.Workspace(**bincounts_ws(None)).likelihood(["L"])
+    assert summed.where == "likelihoods[0] (likelihood 'L')"
+    adhoc = ws.likelihood(distributions=["h"], data=["obs"])
+    assert adhoc.where == "ad hoc likelihood"
