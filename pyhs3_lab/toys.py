@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from scipy import special
@@ -517,7 +517,9 @@ class ToyStudy:
     """Pseudo-experiments generated at ``generated`` and fitted.
 
     ``values[name]`` and ``errors[name]`` are arrays over toys (floating parameters);
-    ``pulls[name] = (fitted - generated) / error``; ``valid`` flags converged fits.
+    ``pulls[name] = (fitted - generated) / error``; ``valid`` flags converged fits; ``limits`` are the
+    ranges the fits used (parameters held fixed by ``fit_options`` are not in it); ``at_limit`` flags
+    fits that end at one of them.
     """
 
     n: int
@@ -527,6 +529,11 @@ class ToyStudy:
     errors: dict[str, Array]
     fval: Array
     valid: Array
+    limits: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    #: how close to a limit (a fraction of the range, or of max(1, |limit|) where the range is
+    #: infinite) a fitted value counts as "at" it
+    LIMIT_MARGIN: ClassVar[float] = 1e-3
 
     @property
     def pulls(self) -> dict[str, Array]:
@@ -536,11 +543,33 @@ class ToyStudy:
                 out[k] = (v - self.generated[k]) / self.errors[k]
         return out
 
-    def pull_summary(self) -> dict[str, tuple[float, float]]:
-        """Mean and standard deviation of the pulls of valid fits, per parameter."""
+    @property
+    def at_limit(self) -> Array:
+        """Per toy: whether the fit ended at (within :attr:`LIMIT_MARGIN` of) a limit of a floating
+        parameter. MINUIT may call such a fit converged, but its HESSE error there, and the pull,
+        mean nothing (often an error of ~0)."""
+        out = np.zeros(self.n, dtype=bool)
+        for k, (lo, hi) in self.limits.items():
+            v = self.values.get(k)
+            if v is None:
+                continue
+            width = hi - lo
+            for edge, sign in ((lo, 1.0), (hi, -1.0)):
+                if not math.isfinite(edge):
+                    continue
+                margin = self.LIMIT_MARGIN * (width if math.isfinite(width) else max(1.0, abs(edge)))
+                with np.errstate(invalid="ignore"):
+                    out |= sign * (v - edge) < margin
+        return out
+
+    def pull_summary(self, *, at_limit: bool = False) -> dict[str, tuple[float, float]]:
+        """Mean and standard deviation (ddof=1) of the pulls per parameter, over the valid fits that
+        do not end at a parameter limit (:attr:`at_limit`); ``at_limit=True`` keeps those too."""
+        valid = np.asarray(self.valid, dtype=bool)
+        keep = valid if at_limit else valid & np.logical_not(self.at_limit)
         out = {}
         for k, p in self.pulls.items():
-            sel = p[self.valid & np.isfinite(p)]
+            sel = p[keep & np.isfinite(p)]
             out[k] = (float(np.mean(sel)), float(np.std(sel, ddof=1))) if sel.size > 1 else (math.nan, math.nan)
         return out
 
@@ -635,8 +664,15 @@ def toys(lik: Likelihood, n: int, *, params: Mapping[str, float] | None = None, 
     names = list(lik.floating)
     values = {k: np.array([r[0].get(k, math.nan) for r in rows]) for k in names}
     errors = {k: np.array([r[1].get(k, math.nan) for r in rows]) for k in names}
+    fixed = opts.get("fixed") or {}
+    held = set(fixed) if not isinstance(fixed, str) else {fixed}
+    override = dict(opts.get("limits") or {})
+    limits: dict[str, tuple[float, float]] = {}
+    for k in (k for k in names if k not in held):
+        lo, hi = override.get(k, lik.bounds(k))
+        limits[k] = (float(lo), float(hi))
     return ToyStudy(n, seed, generated, values, errors, np.array([r[2] for r in rows]),
-                    np.array([r[3] for r in rows], dtype=bool))
+                    np.array([r[3] for r in rows], dtype=bool), limits)
 
 
 # --------------------------------------------------------------------------------------

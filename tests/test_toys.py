@@ -12,7 +12,7 @@ from scipy import optimize, special, stats
 
 import pyhs3_lab
 from pyhs3_lab.errors import LikelihoodError
-from pyhs3_lab.toys import _Sampler1D
+from pyhs3_lab.toys import ToyStudy, _Sampler1D
 
 META = {"hs3_version": "0.2"}
 
@@ -374,3 +374,30 @@ def test_histfactory_pulls(workspaces_dir: Any) -> None:
     for name, (mean, width) in study.pull_summary().items():
         assert abs(mean) < 3.5 / math.sqrt(n), (name, mean)
         assert abs(width - 1.0) < 3.5 / math.sqrt(2 * n), (name, width)
+
+
+def test_pull_summary_leaves_out_fits_at_a_limit() -> None:
+    # four toys of one parameter in [-5, 5]: the third ends at the lower limit with a HESSE error of ~0
+    values = np.array([0.5, -0.4, -5.0 + 1e-4, 0.1])
+    errors = np.array([1.0, 1.0, 1e-6, 0.5])
+    study = ToyStudy(4, 0, {"mu": 0.0, "b": 1.0}, {"mu": values, "b": np.full(4, 1.0)}, {"mu": errors,
+                     "b": np.ones(4)}, np.zeros(4), np.array([True, True, True, True]),
+                     {"mu": (-5.0, 5.0), "b": (0.0, math.inf)})
+    assert study.at_limit.tolist() == [False, False, True, False]
+    inside = np.array([0.5, -0.4, 0.2])
+    assert study.pull_summary()["mu"] == pytest.approx((inside.mean(), inside.std(ddof=1)))
+    everything = values / errors
+    assert study.pull_summary(at_limit=True)["mu"] == pytest.approx((everything.mean(), everything.std(ddof=1)))
+    # an infinite range: the margin is 1e-3 max(1, |edge|) at the finite edge
+    half = ToyStudy(3, 0, {"b": 1.0}, {"b": np.array([1.0, 5e-4, 2e-3])}, {"b": np.ones(3)}, np.zeros(3),
+                    np.array([True, True, True]), {"b": (0.0, math.inf)})
+    assert half.at_limit.tolist() == [False, True, False]
+
+
+def test_toy_study_records_the_limits_of_its_fits() -> None:
+    lik = mixture_ws(100.0, 400.0).likelihood()
+    study = lik.toys(3, seed=2, fit_options={"limits": {"ns": (-50.0, 500.0)}, "fixed": {"w": 0.5}})
+    assert study.limits["ns"] == (-50.0, 500.0)
+    assert study.limits["nb"] == lik.bounds("nb")
+    assert "w" not in study.limits  # held fixed in every fit: never "at a limit"
+    assert study.at_limit.shape == (3,)
