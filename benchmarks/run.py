@@ -8,7 +8,9 @@ Workloads (``--only`` takes a workload name or a substring of a case name):
 ``unbinned``
     Extended Gaussian signal + exponential background on one observable, 1e4 / 1e5 / 1e6 events
     (the HS3 document is built in code; RooFit imports the same JSON text): one NLL, one NLL +
-    gradient (tools that have one), MIGRAD + HESSE from the same start.
+    gradient (tools that have one), MIGRAD + HESSE from the same start, and the peak memory a fit
+    adds (the kernel's resident high-water mark, reset before each tool's fit; in multiples of the
+    size of the data array).
 ``files``
     The pyhs3-benchmarks files (1, 10, 30 channels; yield ×1 and the larger yields that exist):
     import + set-up + first NLL, NLL with one parameter moved, with all moved, fit.
@@ -87,6 +89,8 @@ class Record:
     note: str = ""
     skipped: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: "s": median/min are seconds; "×data": multiples of the data size (memory)
+    unit: str = "s"
 
 
 class Bench:
@@ -110,7 +114,8 @@ class Bench:
             print(f"  {rec.case:<40} {rec.metric:<10} {rec.tool:<14} skipped: {rec.skipped}", flush=True)
         else:
             extra = f" value={rec.value:.10g}" if rec.value is not None else ""
-            print(f"  {rec.case:<40} {rec.metric:<10} {rec.tool:<14} {fmt_t(rec.median)} (min {fmt_t(rec.min)})"
+            spread = f" (min {fmt_t(rec.min)})" if rec.unit == "s" else ""
+            print(f"  {rec.case:<40} {rec.metric:<10} {rec.tool:<14} {fmt_v(rec)}{spread}"
                   f"{extra} {rec.note}", flush=True)
 
     def skip(self, workload: str, case: str, metric: str, tool: str, why: str) -> None:
@@ -198,6 +203,99 @@ class Bench:
             self.add(Record(workload, case, metric, name, statistics.median(ts), min(ts), 1, len(ts), value,
                             note, extra=extra))
         return results
+
+
+def _vm() -> dict[str, int]:
+    out = {}
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            key, _, val = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                out[key] = int(val.split()[0]) * 1024
+    return out
+
+
+def peak_memory(fn: Callable[[], Any]) -> float | None:
+    """Peak resident memory that ``fn()`` adds to the process (bytes): the kernel's high-water mark,
+    reset before the call (Linux ``/proc/self/clear_refs``), minus the resident size before it.
+    Counts C++ (ROOT) and numpy allocations alike; None where the kernel does not offer it."""
+    try:
+        gc.collect()
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+        before = _vm()
+        fn()
+        return float(_vm()["VmHWM"] - before["VmRSS"])
+    except (OSError, KeyError):
+        return None
+
+
+MEMORY_TOOLS = (LAB, "RooFit", "numpy+grad")
+
+
+def memory_case(bench: Bench, workload: str, case: str, n: int, tools: Sequence[str]) -> None:
+    """``peak mem`` records: what one fit adds at its peak, in multiples of the data size, each tool in
+    a fresh process (so that no memory freed by earlier work is reused unseen) with glibc's mmap
+    threshold fixed (large arrays are mapped and unmapped, not kept in the heap)."""
+    import subprocess
+
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+    for name in tools:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--memory-child", name, str(n)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800, check=False)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+        if proc.returncode != 0 or not lines:
+            why = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+            bench.skip(workload, case, "peak mem", name, f"failed: {why}"[:300])
+            continue
+        got = json.loads(lines[-1])
+        if got.get("peak") is None:
+            bench.skip(workload, case, "peak mem", name, got.get("why", "not measured"))
+            continue
+        ratio = got["peak"] / got["data_bytes"]
+        bench.add(Record(workload, case, "peak mem", name, ratio, ratio, 1, 1, unit="×data",
+                         note=f"(in {fmt_t(got['seconds'])})", extra={"bytes": got["peak"],
+                                                                         "data_bytes": got["data_bytes"]}))
+
+
+def memory_child(tool: str, n: int) -> None:
+    """In a fresh process: set up ``tool`` on the unbinned workload of ``n`` events, then measure one fit."""
+    x = unbinned_events(n)
+    doc = unbinned_doc(x)
+    fn: Callable[[], Any]
+    lik = pyhs3_lab.Workspace.load(doc).likelihood("L")
+    names = list(lik.floating)
+    x0 = NLL(lik, names).start
+    if tool == LAB:
+        lik.nll()
+        fn = lambda: lab_fit(lik)  # noqa: E731
+    elif tool == "RooFit":
+        if root() is None:
+            print(json.dumps({"peak": None, "why": _ROOT_ERR}))
+            return
+        roo = RooNLL(doc, "model", "data", [])
+        roo.value()
+        start = dict(zip(names, x0.tolist(), strict=True))
+        fn = lambda: roo.fit(start)  # noqa: E731
+    else:
+        hand = NumpyUnbinned(x)
+        order = [names.index(k) for k in hand.names]
+        limits = [lik.bounds(k) for k in hand.names]
+        hand.value_grad(x0[order])
+        fn = lambda: minuit_fit(hand.nll, x0[order], hand.names, limits, grad=hand.grad)  # noqa: E731
+    if tool != LAB:
+        del lik  # only the tool's own copy of the data stays
+    del doc
+    t0 = time.perf_counter()
+    peak = peak_memory(fn)
+    print(json.dumps({"peak": peak, "data_bytes": x.nbytes, "seconds": time.perf_counter() - t0}))
+
+
+def fmt_v(rec: Record) -> str:
+    if rec.unit == "×data":
+        mb = rec.extra.get("bytes", math.nan) / 1e6
+        return f"{rec.median:.2g}× data ({mb:.3g} MB)"
+    return fmt_t(rec.median)
 
 
 def fmt_t(t: float) -> str:
@@ -651,6 +749,9 @@ def unbinned_case(bench: Bench, case: str, n: int) -> None:
         plim = [lik.bounds(k) for k in p3.params]
         ftools["pyhs3"] = lambda: minuit_fit(lambda xx: float(np.sum(p3(xx)[0])), x0[porder], p3.params, plim)
     bench.once("unbinned", case, "fit", ftools)
+
+    # memory of a fit: what the fit adds on top of the loaded data and likelihood, each tool alone
+    memory_case(bench, "unbinned", case, n, [k for k in MEMORY_TOOLS if k in ftools])
 
 
 def _p3_first(doc: dict[str, Any], liks: list[str]) -> float:
@@ -1153,7 +1254,7 @@ def table(records: list[Record]) -> str:
             if r.skipped:
                 cells.append("skipped")
             else:
-                cell = fmt_t(r.median)
+                cell = fmt_v(r)
                 if t != LAB and ref is not None and not ref.skipped and ref.median > 0:
                     cell += f" (×{r.median / ref.median:.3g})"
                 if r.extra.get("nfcn"):
@@ -1175,7 +1276,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, help="interleaved rounds per per-call case")
     ap.add_argument("--table", nargs="+", metavar="JSON",
                     help="only print the table of earlier --json outputs (later files replace earlier records)")
+    ap.add_argument("--memory-child", nargs=2, metavar=("TOOL", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.memory_child:
+        memory_child(args.memory_child[0], int(args.memory_child[1]))
+        return 0
     if args.table:
         merged: dict[tuple[str, str, str, str], Record] = {}
         for path in args.table:
