@@ -156,6 +156,8 @@ export function renderExplorer(model: WidgetModel, host: HTMLElement): () => voi
     syncState();
   });
   on("change:curves", () => {
+    // the answer to the input in flight has arrived: the part of the latency that is not painting
+    if (params.sender.inputAt > 0) root.dataset.answerMs = (performance.now() - params.sender.inputAt).toFixed(1);
     plot.update();
     fit.updateStatus();
   });
