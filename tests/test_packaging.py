@@ -63,6 +63,15 @@ def test_wheel_ships_the_built_front_end(wheel: zipfile.ZipFile) -> None:
         "the lab extension has no remoteEntry bundle"
 
 
+def test_wheel_enables_the_server_extension(wheel: zipfile.ZipFile) -> None:
+    names = set(wheel.namelist())
+    assert "pyhs3_lab/server_extension.py" in names
+    conf = [n for n in names if re.match(r"pyhs3_lab-[^/]+\.data/data/etc/jupyter/jupyter_server_config\.d/"
+                                           r"pyhs3_lab\.json$", n)]
+    assert conf, "the configuration that enables pyhs3_lab.server_extension is not in the wheel"
+    assert b'"pyhs3_lab.server_extension": true' in wheel.read(conf[0])
+
+
 def test_runtime_requirements_are_numpy_scipy_iminuit_only(wheel: zipfile.ZipFile) -> None:
     meta = _metadata(wheel)
     runtime = sorted(re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0].lower()

@@ -92,6 +92,11 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     # no news/update toasts over the notebook
     (settings / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    # the server configuration the wheel installs (etc/jupyter/...), as pip would put it there
+    shipped = REPO / "jupyter-config" / "jupyter_server_config.d"
+    (base / "config" / "jupyter_server_config.d").mkdir(parents=True)
+    for conf in shipped.glob("*.json"):
+        shutil.copy(conf, base / "config" / "jupyter_server_config.d" / conf.name)
     port = _free_port()
     token = secrets.token_hex(16)
     env = dict(os.environ)

@@ -252,3 +252,40 @@ def test_histfactory_stack_log_scale_and_export(lab: Any, tmp_path: Path) -> Non
         assert magic in head, (kind, head)
         assert path.name == f"model_singlechannel.{kind.lower()}"
     assert root.locator(".pl-error").is_hidden()
+
+
+PING_CELL = '''
+import anywidget, traitlets as t
+class Ping(anywidget.AnyWidget):
+    _esm = """
+    export default { render({ model, el }) {
+      el.className = 'pyhs3-ping'; el.textContent = 'ping';
+      let resolve = null, t0 = 0;
+      model.on('change:ack', () => { if (resolve) { const r = resolve; resolve = null; r(performance.now() - t0); } });
+      el.ping = () => new Promise((res) => { resolve = res; t0 = performance.now();
+        model.set('rev', (model.get('rev') || 0) + 1); model.save_changes(); });
+    } };
+    """
+    rev = t.Int(0).tag(sync=True)
+    ack = t.Int(0).tag(sync=True)
+    @t.observe('rev')
+    def _answer(self, change):
+        self.ack = change['new']
+Ping()
+'''
+
+
+def test_kernel_websockets_send_without_nagle_delay(lab: Any) -> None:
+    # pyhs3_lab.server_extension, enabled by the configuration the wheel installs, sets TCP_NODELAY on the
+    # kernel websockets; a bare widget round trip is measured and reported (not asserted: shared machines)
+    from pyhs3_lab.server_extension import ENABLED_MESSAGE
+
+    assert any(ENABLED_MESSAGE in line for line in lab.server.log), "".join(lab.server.log[-30:])
+    lab.open_notebook("ping.ipynb", [PING_CELL])
+    lab.run_cell(0)
+    ping = lab.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .pyhs3-ping")
+    ping.wait_for(timeout=60_000)
+    times = [float(ping.evaluate("(e) => e.ping()")) for _ in range(20)]
+    assert all(t > 0 for t in times)
+    print(f"\nbare widget round trip (kernel websocket with TCP_NODELAY): median {statistics.median(times):.1f} ms, "
+          f"all {[round(x, 1) for x in times]}")
