@@ -119,6 +119,25 @@ setup_js() {
         say "building the front end (log: .dev-logs/npm-build.log)"
         run npm-build npm run build
     fi
+    link_jupyter_files
+}
+
+# What `pip install` of the wheel puts into the environment's share/ and etc/ (an editable install copies
+# them once, before the front end is built): the prebuilt lab extension (the .hs3.json viewer) and the
+# configuration that enables the server extension. Links, so that a rebuild is seen at once.
+link_jupyter_files() {
+    local prefix
+    prefix="$(python -c 'import sys; print(sys.prefix)')"
+    local ext="$prefix/share/jupyter/labextensions/pyhs3_lab"
+    local conf="$prefix/etc/jupyter/jupyter_server_config.d/pyhs3_lab.json"
+    if [ -f pyhs3_lab/labextension/package.json ]; then
+        mkdir -p "$(dirname "$ext")"
+        # an editable install may have copied an older build there: the link replaces the copy
+        [ -L "$ext" ] || rm -rf "$ext"
+        ln -sfn "$HERE/pyhs3_lab/labextension" "$ext"
+    fi
+    mkdir -p "$(dirname "$conf")"
+    ln -sf "$HERE/jupyter-config/jupyter_server_config.d/pyhs3_lab.json" "$conf"
 }
 
 setup_all() {
