@@ -29,6 +29,7 @@ from .base import Array, BuildContext, DistributionOp, Grad
 
 if TYPE_CHECKING:
     from ..evaluate import Evaluator
+    from ..plan import PlanBuilder
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _SQRT_HALF = math.sqrt(0.5)
@@ -243,6 +244,9 @@ class Gaussian(_Univariate):
             return None
         return log_gauss_integral(ev.value(self.mean), ev.value(self.sigma), *rng)
 
+    def plan(self, builder: PlanBuilder) -> Any:
+        return builder.gaussian(self.x, self.mean, self.sigma)
+
     def grad_log_density(self, ev: Evaluator, wrt: frozenset[str], adjoint: Any) -> Grad | None:
         x, mu, s = _arr(ev.value(self.x)), _arr(ev.value(self.mean)), _arr(ev.value(self.sigma))
         z = (x - mu) / s
@@ -310,6 +314,9 @@ class Exponential(_Univariate):
 
     def log_density(self, ev: Evaluator) -> Array:
         return np.asarray(-_arr(ev.value(self.c)) * _arr(ev.value(self.x)))
+
+    def plan(self, builder: PlanBuilder) -> Any:
+        return builder.exponential(self.x, self.c)
 
     def log_normalization(self, ev: Evaluator, observables: tuple[str, ...]) -> Array | None:
         rng = self._range(ev, observables)

@@ -1,0 +1,617 @@
+"""A flat, precompiled evaluation plan for a batch of unbinned channels (a fast path of :mod:`pyhs3_lab.batch`).
+
+At set-up the distribution tree of a :class:`~pyhs3_lab.batch.ChannelBatch` becomes a short list of steps in
+topological order: parameters are *slots* (a float, or a column over channels where the channels' parameters
+differ), functions and distributions are steps whose inputs are slots, numbers or earlier steps. Data-only
+quantities are computed once. A call gathers the parameter values by precomputed names, finds the slots whose
+values changed since the last call and reruns only the steps that depend on them (a step in one yield reruns
+the mixture, not the shapes). Kernels take part by implementing ``plan(builder)`` (returning one of the
+builder's steps, or None); a tree with any other kernel is not planned and keeps the general path.
+
+Mixtures are summed in linear space (what RooAddPdf does): each summand gives ``e = exp(ld - max ld)`` over
+the data (at most 1, so no overflow) and the log of its scale ``g = max ld - log ∫ f``; the sum
+``s = Σ c_i exp(g_i) e_i`` is used only where it is far above the underflow threshold at every entry
+(otherwise, and wherever a value is not finite, the call returns None and the general batched path answers).
+The extended term of an extended mixture with one coefficient per summand cancels its ``N log Σc`` exactly:
+``NLL = Σ_channels Σc - Σ w log s``.
+
+The reverse pass (:meth:`ChannelPlan.gradient`) differentiates the same steps: the analytic gradient of the
+batch for fits. Every plan is checked against the general path at its first use by its owner (``batch.py``,
+``gradient.py``), which turns it off for good on disagreement.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .ops.base import Array, DistributionOp, FunctionOp
+from .ops.univariate import log_gauss_integral
+
+if TYPE_CHECKING:
+    from .expr import Expression
+    from .model import Model
+
+__all__ = ["ChannelPlan", "PlanBuilder", "build_plan"]
+
+_SQRT_HALF = math.sqrt(0.5)
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+#: a mixture's linear sum is used where it exceeds this fraction of Σ|c_i exp(g_i)| at every entry
+_UNDERFLOW = 1e-290
+
+
+class Unplannable(Exception):
+    """A node of the tree that has no plan (the batch keeps the general path)."""
+
+
+# --------------------------------------------------------------------------------------
+# handles: what a step reads (a number, a slot, or an earlier step)
+
+
+class Handle:
+    #: the slots this value depends on (transitively)
+    slots: frozenset[int] = frozenset()
+
+    def get(self) -> Any:
+        raise NotImplementedError  # every subclass implements it
+
+
+class Const(Handle):
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def get(self) -> Any:
+        return self.value
+
+
+class Slot(Handle):
+    def __init__(self, plan: ChannelPlan, index: int) -> None:
+        self.plan = plan
+        self.index = index
+        self.slots = frozenset((index,))
+
+    def get(self) -> Any:
+        return self.plan.sv[self.index]
+
+
+class Step(Handle):
+    """A computed value; ``run`` recomputes it from its inputs, ``backward`` adds adjoints to them."""
+
+    value: Any = None
+    inputs: tuple[Handle, ...] = ()
+
+    def _set_slots(self) -> None:
+        s: frozenset[int] = frozenset()
+        for h in self.inputs:
+            s = s | h.slots
+        self.slots = s
+
+    def get(self) -> Any:
+        return self.value
+
+    def run(self) -> bool:
+        """Recompute; False where the plan does not apply to these values."""
+        raise NotImplementedError  # every subclass implements it
+
+
+def _red(a: Any, like: Any) -> Any:
+    """``a`` summed down to the shape of ``like`` (a float, or a column over channels)."""
+    if type(like) is float:
+        return float(np.sum(a))
+    if np.ndim(a) == 2 and np.shape(a)[1] != 1:
+        return np.sum(a, axis=1, keepdims=True)
+    return a
+
+
+class _Adjoints:
+    """Adjoints of the handles in a reverse pass, keyed by the handle."""
+
+    def __init__(self) -> None:
+        self.by: dict[int, Any] = {}
+
+    def add(self, h: Handle, v: Any) -> None:
+        if isinstance(h, Const):
+            return
+        v = _red(v, h.get())
+        old = self.by.get(id(h))
+        self.by[id(h)] = v if old is None else old + v
+
+
+# --------------------------------------------------------------------------------------
+# function steps
+
+
+class ProductStep(Step):
+    def __init__(self, inputs: Sequence[Handle]) -> None:
+        self.inputs = tuple(inputs)
+        self._set_slots()
+
+    def run(self) -> bool:
+        v: Any = 1.0
+        for h in self.inputs:
+            v = v * h.get()
+        self.value = v
+        return True
+
+    def backward(self, adj: Any, acc: _Adjoints) -> None:
+        vals = [h.get() for h in self.inputs]
+        for i, h in enumerate(self.inputs):
+            other: Any = 1.0
+            for j, v in enumerate(vals):
+                if j != i:
+                    other = other * v
+            acc.add(h, adj * other)
+
+
+class ExpressionStep(Step):
+    def __init__(self, expr: Expression, symbols: Mapping[str, Handle]) -> None:
+        self.expr = expr
+        self.names = sorted(symbols)
+        self.inputs = tuple(symbols[n] for n in self.names)
+        self.by_name = dict(symbols)
+        self._set_slots()
+
+    def _resolve(self, name: str) -> Any:
+        return self.by_name[name].get()
+
+    def run(self) -> bool:
+        v = self.expr.evaluate(self._resolve)
+        self.value = float(v) if np.ndim(v) == 0 else np.asarray(v, dtype=float)
+        return True
+
+    def backward(self, adj: Any, acc: _Adjoints) -> None:
+        for n, h in zip(self.names, self.inputs, strict=True):
+            if not h.slots:
+                continue
+            acc.add(h, adj * self.expr.derivative(n).evaluate(self._resolve))
+
+
+# --------------------------------------------------------------------------------------
+# distribution steps over the data: e = exp(ld - max ld) and g = max ld - log ∫ f
+
+
+class DensityStep(Step):
+    e: Any = None
+    g: Any = None
+
+    def backward_density(self, f: Any, u: Array, s_sum: Any, acc: _Adjoints) -> None:
+        """Add ``f · (Σ_e u_e ∂ld_e/∂θ - S ∂ln/∂θ)`` to the adjoints of the inputs θ (``S = Σ_e u_e``)."""
+        raise NotImplementedError  # every subclass implements it
+
+
+def _gauss_ln_partials(m: float, s: float, lo: float, hi: float) -> tuple[float, float]:
+    """∂/∂m and ∂/∂s of log ∫_lo^hi exp(-(x-m)²/2s²) dx for floats."""
+    from .ops.univariate import gauss_norm_partials
+
+    dm, ds = gauss_norm_partials(m, s, lo, hi)
+    return float(dm), float(ds)
+
+
+class GaussianStep(DensityStep):
+    def __init__(self, data: Array, lo: float, hi: float, mean: Handle, sigma: Handle) -> None:
+        self.x = data
+        self.lo, self.hi = lo, hi
+        self.inputs = (mean, sigma)
+        self.mean, self.sigma = mean, sigma
+        self._set_slots()
+
+    def run(self) -> bool:
+        m, s = self.mean.get(), self.sigma.get()
+        lo, hi = self.lo, self.hi
+        d = self.x - m
+        q: Any
+        near: Any
+        ldmax: Any
+        if type(m) is float and type(s) is float:
+            if not s > 0.0:
+                return False
+            q = 1.0 / (s * s)
+            near = 0.0 if lo <= m <= hi else min((lo - m) ** 2, (hi - m) ** 2)
+            ldmax = -0.5 * near * q
+            ln = float(log_gauss_integral(m, s, lo, hi))
+            self.e = np.exp((d * d) * (-0.5 * q) - ldmax) if ldmax else np.exp((d * d) * (-0.5 * q))
+            self.g = ldmax - ln
+        else:
+            m_a, s_a = np.asarray(m, dtype=float), np.asarray(s, dtype=float)
+            if not np.all(s_a > 0.0):
+                return False
+            q = 1.0 / (s_a * s_a)
+            near = np.where((m_a >= lo) & (m_a <= hi), 0.0, np.minimum((lo - m_a) ** 2, (hi - m_a) ** 2))
+            ldmax = -0.5 * near * q
+            self.e = np.exp((d * d) * (-0.5 * q) - ldmax)
+            self.g = ldmax - log_gauss_integral(m_a, s_a, lo, hi)
+        self.d, self.q, self.s = d, q, s
+        self.value = self.e
+        return True
+
+    def backward_density(self, f: Any, u: Array, s_sum: Any, acc: _Adjoints) -> None:
+        d, q, s = self.d, self.q, self.s
+        ud = u * d
+        a = np.sum(ud, axis=1, keepdims=True)
+        b = np.sum(ud * d, axis=1, keepdims=True)
+        m = self.mean.get()
+        dm: Any
+        ds: Any
+        if type(m) is float and type(s) is float:
+            dm, ds = _gauss_ln_partials(m, s, self.lo, self.hi)
+        else:
+            from .ops.univariate import gauss_norm_partials
+
+            dm, ds = gauss_norm_partials(m, s, self.lo, self.hi)
+        if self.mean.slots:
+            acc.add(self.mean, f * (a * q - s_sum * dm))
+        if self.sigma.slots:
+            acc.add(self.sigma, f * (b * q / s - s_sum * ds))
+
+
+def _exp_log_norm(c: Any, lo: float, hi: float) -> Any:
+    """log ∫_lo^hi exp(-c x) dx (both finite) by the kernel's formulas."""
+    w = hi - lo
+    if type(c) is float:
+        if c == 0.0:
+            return math.log(w)
+        ac = abs(c)
+        edge = -c * lo if c > 0 else -c * hi
+        m = -math.expm1(-ac * w)
+        return edge + math.log(m) - math.log(ac) if m > 0 else math.nan
+    ac = np.abs(c)
+    edge = np.where(c > 0, -c * lo, -c * hi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = edge + np.log(-np.expm1(-ac * w)) - np.log(ac)
+    return np.where(c == 0, math.log(w), out)
+
+
+def _exp_ln_partial(c: Any, lo: float, hi: float) -> Any:
+    from .ops.univariate import exp_norm_partial
+
+    out = exp_norm_partial(c, lo, hi)
+    return float(out) if type(c) is float else out
+
+
+class ExponentialStep(DensityStep):
+    def __init__(self, data: Array, lo: float, hi: float, c: Handle) -> None:
+        self.x = data
+        self.lo, self.hi = lo, hi
+        self.dlo = data - lo
+        self.dhi = data - hi
+        self.c = c
+        self.inputs = (c,)
+        self._set_slots()
+
+    def run(self) -> bool:
+        c: Any = self.c.get()
+        lo, hi = self.lo, self.hi
+        ldmax: Any
+        if type(c) is float:
+            if not math.isfinite(c):
+                return False
+            ldmax = -c * lo if c > 0 else -c * hi
+            self.e = np.exp(self.dlo * (-c)) if c > 0 else np.exp(self.dhi * (-c))
+        else:
+            c = np.asarray(c, dtype=float)
+            if not np.all(np.isfinite(c)):
+                return False
+            ldmax = np.where(c > 0, -c * lo, -c * hi)
+            self.e = np.exp((self.x - np.where(c > 0, lo, hi)) * (-c))
+        self.g = ldmax - _exp_log_norm(c, lo, hi)
+        self.value = self.e
+        return True
+
+    def backward_density(self, f: Any, u: Array, s_sum: Any, acc: _Adjoints) -> None:
+        if not self.c.slots:
+            return
+        c = self.c.get()
+        ux = np.sum(u * self.x, axis=1, keepdims=True)
+        acc.add(self.c, f * (-ux - s_sum * _exp_ln_partial(c, self.lo, self.hi)))
+
+
+# --------------------------------------------------------------------------------------
+# the top: a mixture (or one summand) and the NLL
+
+
+class MixtureTop:
+    """NLL of the batch: ``-Σ w log Σ_i c_i f_i / C`` plus the extended term (see the module docstring)."""
+
+    def __init__(self, summands: Sequence[DensityStep], coefs: Sequence[Handle], fractions: bool,
+                 extended: bool, weights: Array | None, n_events: Array) -> None:
+        self.summands = list(summands)
+        self.coefs = list(coefs)
+        self.fractions = fractions
+        self.extended = extended and not fractions
+        self.weights = weights
+        self.n_events = n_events  # (n, 1)
+        self.n_list = [float(v) for v in n_events.ravel()]
+
+    def _weights(self) -> list[Any]:
+        cs = [h.get() for h in self.coefs]
+        if self.fractions:
+            last: Any = 1.0
+            for c in cs:
+                last = last - c
+            cs.append(last)
+        return cs
+
+    def nll(self) -> float | None:
+        cs = self._weights()
+        s: Any = None
+        amax: Any = 0.0
+        scalar = all(type(c) is float and type(st.g) is float for c, st in zip(cs, self.summands, strict=True))
+        for c, st in zip(cs, self.summands, strict=True):
+            a = c * math.exp(st.g) if scalar else c * np.exp(st.g)
+            amax = amax + abs(a)
+            s = st.e * a if s is None else s + st.e * a
+        # the linear sum is exact where no entry is near the underflow threshold (and none is negative)
+        thr = amax * _UNDERFLOW
+        if scalar:
+            if not (float(s.min()) > thr):
+                return None
+        elif not np.all(s > thr):
+            return None
+        logs = np.log(s)
+        self.s, self.cs = s, cs
+        total = -float(logs.sum()) if self.weights is None else -float(np.vdot(self.weights, logs))
+        if self.fractions:
+            return total
+        if scalar:
+            ctot = sum(cs[1:], cs[0])
+            if not ctot > 0.0:
+                return None
+            n_tot = sum(self.n_list)
+            return total + ctot * len(self.n_list) if self.extended else total + n_tot * math.log(ctot)
+        ctot_a = np.broadcast_to(sum(cs[1:], cs[0]), self.n_events.shape)
+        if not np.all(ctot_a > 0.0):
+            return None
+        if self.extended:
+            return total + float(np.sum(ctot_a))
+        return total + float(np.sum(self.n_events * np.log(ctot_a)))
+
+    def backward(self, acc: _Adjoints) -> None:
+        """Adjoints of the coefficients and summands' inputs (after :meth:`nll` at the same values)."""
+        s, cs = self.s, self.cs
+        r = (1.0 / s) if self.weights is None else self.weights / s
+        n_sh = self.n_events
+        ctot = sum(cs[1:], cs[0])
+        ss: list[Any] = []
+        for c, st in zip(cs, self.summands, strict=True):
+            u = r * st.e
+            s_sum = np.sum(u, axis=1, keepdims=True)
+            ss.append(s_sum)
+            eg = np.exp(st.g)
+            st.backward_density(-(c * eg), u, s_sum, acc)
+        egs = [np.exp(st.g) for st in self.summands]
+        if self.fractions:
+            last = -egs[-1] * ss[-1]
+            for h, eg, s_sum in zip(self.coefs, egs, ss, strict=False):
+                acc.add(h, -eg * s_sum - last)
+            return
+        for h, eg, s_sum in zip(self.coefs, egs, ss, strict=True):
+            direct = -eg * s_sum
+            extra = 1.0 if self.extended else n_sh / ctot
+            acc.add(h, direct + extra)
+
+
+class ChannelPlan:
+    """The plan of a :class:`~pyhs3_lab.batch.ChannelBatch` (build it with :func:`build_plan`)."""
+
+    def __init__(self, names: Sequence[str], slot_names: Sequence[tuple[list[str], bool]]) -> None:
+        self.names = list(names)
+        index = {n: i for i, n in enumerate(self.names)}
+        self.n_slots = len(slot_names)
+        self.sv: list[Any] = [None] * self.n_slots
+        self.slot_src: list[tuple[bool, Any]] = []
+        slots_of: list[list[int]] = [[] for _ in self.names]
+        for k, (names_k, differ) in enumerate(slot_names):
+            if differ:
+                self.slot_src.append((True, np.array([index[n] for n in names_k], dtype=np.intp)))
+            else:
+                self.slot_src.append((False, index[names_k[0]]))
+            for n in set(names_k):
+                slots_of[index[n]].append(k)
+        self.slots_of = [tuple(v) for v in slots_of]
+        self.slot_names = [list(n) for n, _ in slot_names]
+        self.slot_differ = [d for _, d in slot_names]
+        self.steps: list[Step] = []
+        self.top: MixtureTop | None = None
+        self._last: list[Any] | None = None
+        self._last_total: float | None = None
+        self._valid = False
+        self._slot_handles = [Slot(self, k) for k in range(self.n_slots)]
+
+    def _load(self, values: Mapping[str, Any]) -> bool | None:
+        """Gather the values and rerun the steps they change; None: not floats (the plan does not
+        apply), False: a step does not apply to these values, True: ready."""
+        vals = [values[n] for n in self.names]
+        last = self._last
+        if last is not None and vals == last:
+            return self._valid
+        if not all(type(v) is float for v in vals):
+            return None
+        if last is None:
+            dirty: set[int] = set(range(self.n_slots))
+        else:
+            dirty = set()
+            for i, (a, b) in enumerate(zip(vals, last, strict=True)):
+                if a != b:
+                    dirty.update(self.slots_of[i])
+        x: Array | None = None
+        sv = self.sv
+        for k in dirty:
+            differ, src = self.slot_src[k]
+            if differ:
+                if x is None:
+                    x = np.array(vals, dtype=float)
+                sv[k] = x[src].reshape(-1, 1)
+            else:
+                sv[k] = vals[src]
+        self._last = vals
+        self._last_total = None
+        ok = True
+        for st in self.steps:
+            if (not self._valid or not st.slots.isdisjoint(dirty)) and not st.run():
+                ok = False
+                break
+        if not ok:
+            self._last = None  # rerun everything next time
+        self._valid = ok
+        return ok
+
+    def nll(self, values: Mapping[str, Any]) -> float | None:
+        """The batch's NLL, or None where the plan does not apply to these values."""
+        got = self._load(values)
+        if not got:
+            return None
+        if self._last_total is not None:
+            return self._last_total
+        assert self.top is not None
+        total = self.top.nll()
+        if total is None or not math.isfinite(total):
+            return None
+        self._last_total = total
+        return total
+
+    def gradient(self, values: Mapping[str, Any], wrt: frozenset[str]) -> dict[str, float] | None:
+        """d NLL / d θ for the names in ``wrt`` (others omitted), or None where the plan does not apply."""
+        if self.nll(values) is None:
+            return None
+        assert self.top is not None
+        acc = _Adjoints()
+        self.top.backward(acc)
+        for st in reversed(self.steps):
+            adj = acc.by.get(id(st))
+            if adj is None or isinstance(st, DensityStep):
+                continue
+            st.backward(adj, acc)  # type: ignore[attr-defined]
+        out: dict[str, float] = {}
+        for k in range(self.n_slots):
+            adj = acc.by.get(id(self._slot_handles[k]))
+            if adj is None:
+                continue
+            names = self.slot_names[k]
+            if self.slot_differ[k]:
+                col = np.broadcast_to(np.asarray(adj, dtype=float).reshape(-1), (len(names),)).tolist()
+                for n, v in zip(names, col, strict=True):
+                    if n in wrt:
+                        out[n] = out.get(n, 0.0) + v
+            elif names[0] in wrt:
+                out[names[0]] = out.get(names[0], 0.0) + float(np.sum(adj))
+        for v in out.values():
+            if not math.isfinite(v):
+                return None
+        return out
+
+
+# --------------------------------------------------------------------------------------
+# building
+
+
+class PlanBuilder:
+    """What a kernel's ``plan(builder)`` uses: handles of its references and the steps it may return."""
+
+    def __init__(self, model: Model, plan: ChannelPlan, slot_index: Mapping[str, int], obs: str, data: Array,
+                 bounds: tuple[float, float]) -> None:
+        self.model = model
+        self.plan = plan
+        self.slot_index = slot_index
+        self.obs = obs
+        self.data = data
+        self.lo, self.hi = bounds
+        self.handles: dict[str, Handle] = {}
+
+    # -- inputs ------------------------------------------------------------------------
+
+    def ref(self, ref: Any) -> Handle:
+        """The handle of a parameter, function or number that does not depend on the observable."""
+        if isinstance(ref, float):
+            return Const(ref)
+        got = self.handles.get(ref)
+        if got is not None:
+            return got
+        graph = self.model.graph
+        if ref == self.obs or self.obs in graph.leaves(ref):
+            raise Unplannable(ref)
+        node = graph.nodes.get(ref)
+        if node is None:
+            raise Unplannable(ref)
+        h: Handle
+        if node.kind == "parameter":
+            k = self.slot_index.get(ref)
+            if k is None:
+                raise Unplannable(ref)
+            h = self.plan._slot_handles[k]
+        elif node.kind == "function":
+            op = self.model.compiled.op(ref)
+            planner: Callable[[PlanBuilder], Step | None] | None = getattr(op, "plan", None)
+            st = planner(self) if isinstance(op, FunctionOp) and planner is not None else None
+            if st is None:
+                raise Unplannable(ref)
+            self.plan.steps.append(st)
+            h = st
+        else:
+            raise Unplannable(ref)
+        self.handles[ref] = h
+        return h
+
+    def is_obs(self, ref: Any) -> bool:
+        return isinstance(ref, str) and ref == self.obs
+
+    def density(self, dist: str) -> DensityStep:
+        op = self.model.compiled.distribution(dist)
+        planner: Callable[[PlanBuilder], Any] | None = getattr(op, "plan", None)
+        st = planner(self) if planner is not None else None
+        if not isinstance(st, DensityStep):
+            raise Unplannable(dist)
+        self.plan.steps.append(st)
+        return st
+
+    # -- steps the kernels return ------------------------------------------------------
+
+    def product(self, factors: Sequence[Any]) -> Step:
+        return ProductStep([self.ref(f) for f in factors])
+
+    def expression(self, expr: Expression) -> Step:
+        return ExpressionStep(expr, {n: self.ref(n) for n in expr.symbols})
+
+    def gaussian(self, x: Any, mean: Any, sigma: Any) -> Step:
+        if not self.is_obs(x):
+            raise Unplannable("gaussian variate")
+        return GaussianStep(self.data, self.lo, self.hi, self.ref(mean), self.ref(sigma))
+
+    def exponential(self, x: Any, c: Any) -> Step:
+        if not self.is_obs(x) or not (math.isfinite(self.lo) and math.isfinite(self.hi)):
+            raise Unplannable("exponential variate or range")
+        return ExponentialStep(self.data, self.lo, self.hi, self.ref(c))
+
+
+def build_plan(batch: Any) -> ChannelPlan | None:
+    """The plan of a ChannelBatch, or None if a kernel of its tree has none."""
+    from .ops.composite import Mixture
+
+    model = batch.model
+    if not batch._inside:
+        return None
+    slot_pairs = [(list(names), differ) for _, names, differ in batch.slots]
+    plan = ChannelPlan(batch.deps, slot_pairs)
+    slot_index = {name: k for k, (name, _, _) in enumerate(batch.slots)}
+    lo, hi = model.bounds.get(batch.obs, (-math.inf, math.inf))
+    pb = PlanBuilder(model, plan, slot_index, batch.obs, batch.data, (lo, hi))
+    op: DistributionOp = model.compiled.distribution(batch.dist)
+    try:
+        if isinstance(op, Mixture):
+            if op.from_summands:
+                return None
+            summands = [pb.density(s) for s in op.summands]
+            coefs = [pb.ref(c) for c in op.coefficients]
+            fractions, extended = op.fractions, op.extended
+        else:
+            summands = [pb.density(batch.dist)]
+            coefs = [Const(1.0)]
+            fractions, extended = False, False
+            if type(op).expected_events is not DistributionOp.expected_events:
+                return None  # an extended pdf of its own (its ν is not planned)
+    except Unplannable:
+        return None
+    plan.top = MixtureTop(summands, coefs, fractions, extended, batch.weights, batch.n_events)
+    return plan
