@@ -99,11 +99,20 @@ class Step(Handle):
 
 def _red(a: Any, like: Any) -> Any:
     """``a`` summed down to the shape of ``like`` (a float, or a column over channels)."""
+    if type(a) is float:
+        return a
     if type(like) is float:
-        return float(np.sum(a))
-    if np.ndim(a) == 2 and np.shape(a)[1] != 1:
-        return np.sum(a, axis=1, keepdims=True)
+        return float(a.sum()) if isinstance(a, np.ndarray) else float(a)
+    if isinstance(a, np.ndarray) and a.ndim == 2 and a.shape[1] != 1:
+        return a.sum(axis=1, keepdims=True)
     return a
+
+
+def _rows(a: Array) -> Any:
+    """Σ over the entries of each channel: a float for one channel, else a column."""
+    if a.shape[0] == 1:
+        return float(a.sum())
+    return a.sum(axis=1, keepdims=True)
 
 
 class _Adjoints:
@@ -176,18 +185,25 @@ class ExpressionStep(Step):
 class DensityStep(Step):
     e: Any = None
     g: Any = None
+    ln: Any = None
 
     def backward_density(self, f: Any, u: Array, s_sum: Any, acc: _Adjoints) -> None:
         """Add ``f · (Σ_e u_e ∂ld_e/∂θ - S ∂ln/∂θ)`` to the adjoints of the inputs θ (``S = Σ_e u_e``)."""
         raise NotImplementedError  # every subclass implements it
 
 
-def _gauss_ln_partials(m: float, s: float, lo: float, hi: float) -> tuple[float, float]:
-    """∂/∂m and ∂/∂s of log ∫_lo^hi exp(-(x-m)²/2s²) dx for floats."""
-    from .ops.univariate import gauss_norm_partials
-
-    dm, ds = gauss_norm_partials(m, s, lo, hi)
-    return float(dm), float(ds)
+def _gauss_ln_partials(m: Any, s: Any, lo: float, hi: float, ln: Any) -> tuple[Any, Any]:
+    """∂/∂m and ∂/∂s of ``ln = log ∫_lo^hi exp(-(x-m)²/2s²) dx`` (finite range; floats or columns):
+    (φ(a) - φ(b)) / I / s and (1 + a φ(a) - b φ(b)) / I / s with φ unnormalised, I = ∫_a^b exp(-t²/2) dt."""
+    if type(m) is float and type(s) is float and type(ln) is float:
+        a, b = (lo - m) / s, (hi - m) / s
+        log_int = ln - math.log(s)
+        pa, pb = math.exp(-0.5 * a * a - log_int), math.exp(-0.5 * b * b - log_int)
+        return (pa - pb) / s, (1.0 + a * pa - b * pb) / s
+    a_, b_ = (lo - m) / s, (hi - m) / s
+    log_int_a = ln - np.log(s)
+    pa_, pb_ = np.exp(-0.5 * a_ * a_ - log_int_a), np.exp(-0.5 * b_ * b_ - log_int_a)
+    return (pa_ - pb_) / s, (1.0 + a_ * pa_ - b_ * pb_) / s
 
 
 class GaussianStep(DensityStep):
@@ -214,6 +230,7 @@ class GaussianStep(DensityStep):
             ln = float(log_gauss_integral(m, s, lo, hi))
             self.e = np.exp((d * d) * (-0.5 * q) - ldmax) if ldmax else np.exp((d * d) * (-0.5 * q))
             self.g = ldmax - ln
+            self.ln = ln
         else:
             m_a, s_a = np.asarray(m, dtype=float), np.asarray(s, dtype=float)
             if not np.all(s_a > 0.0):
@@ -222,7 +239,8 @@ class GaussianStep(DensityStep):
             near = np.where((m_a >= lo) & (m_a <= hi), 0.0, np.minimum((lo - m_a) ** 2, (hi - m_a) ** 2))
             ldmax = -0.5 * near * q
             self.e = np.exp((d * d) * (-0.5 * q) - ldmax)
-            self.g = ldmax - log_gauss_integral(m_a, s_a, lo, hi)
+            self.ln = log_gauss_integral(m_a, s_a, lo, hi)
+            self.g = ldmax - self.ln
         self.d, self.q, self.s = d, q, s
         self.value = self.e
         return True
@@ -230,17 +248,9 @@ class GaussianStep(DensityStep):
     def backward_density(self, f: Any, u: Array, s_sum: Any, acc: _Adjoints) -> None:
         d, q, s = self.d, self.q, self.s
         ud = u * d
-        a = np.sum(ud, axis=1, keepdims=True)
-        b = np.sum(ud * d, axis=1, keepdims=True)
-        m = self.mean.get()
-        dm: Any
-        ds: Any
-        if type(m) is float and type(s) is float:
-            dm, ds = _gauss_ln_partials(m, s, self.lo, self.hi)
-        else:
-            from .ops.univariate import gauss_norm_partials
-
-            dm, ds = gauss_norm_partials(m, s, self.lo, self.hi)
+        a = _rows(ud)
+        b = _rows(ud * d)
+        dm, ds = _gauss_ln_partials(self.mean.get(), s, self.lo, self.hi, self.ln)
         if self.mean.slots:
             acc.add(self.mean, f * (a * q - s_sum * dm))
         if self.sigma.slots:
@@ -265,10 +275,18 @@ def _exp_log_norm(c: Any, lo: float, hi: float) -> Any:
 
 
 def _exp_ln_partial(c: Any, lo: float, hi: float) -> Any:
+    """∂/∂c of log ∫_lo^hi exp(-c x) dx (finite range), the kernel's formulas (a series for small |c w|)."""
+    if type(c) is float:
+        w = hi - lo
+        cw = c * w
+        if abs(cw) < 1e-3:
+            return -0.5 * (lo + hi) + cw * w / 12.0
+        if c > 0:
+            return -lo + w / math.expm1(cw) - 1.0 / c
+        return -hi - w / math.expm1(-cw) - 1.0 / c
     from .ops.univariate import exp_norm_partial
 
-    out = exp_norm_partial(c, lo, hi)
-    return float(out) if type(c) is float else out
+    return exp_norm_partial(c, lo, hi)
 
 
 class ExponentialStep(DensityStep):
@@ -304,7 +322,7 @@ class ExponentialStep(DensityStep):
         if not self.c.slots:
             return
         c = self.c.get()
-        ux = np.sum(u * self.x, axis=1, keepdims=True)
+        ux = _rows(u * self.x)
         acc.add(self.c, f * (-ux - s_sum * _exp_ln_partial(c, self.lo, self.hi)))
 
 
@@ -377,7 +395,7 @@ class MixtureTop:
         ss: list[Any] = []
         for c, st in zip(cs, self.summands, strict=True):
             u = r * st.e
-            s_sum = np.sum(u, axis=1, keepdims=True)
+            s_sum = _rows(u)
             ss.append(s_sum)
             eg = np.exp(st.g)
             st.backward_density(-(c * eg), u, s_sum, acc)
@@ -496,7 +514,7 @@ class ChannelPlan:
                     if n in wrt:
                         out[n] = out.get(n, 0.0) + v
             elif names[0] in wrt:
-                out[names[0]] = out.get(names[0], 0.0) + float(np.sum(adj))
+                out[names[0]] = out.get(names[0], 0.0) + (adj if type(adj) is float else float(np.sum(adj)))
         for v in out.values():
             if not math.isfinite(v):
                 return None
@@ -575,8 +593,8 @@ class PlanBuilder:
         return ExpressionStep(expr, {n: self.ref(n) for n in expr.symbols})
 
     def gaussian(self, x: Any, mean: Any, sigma: Any) -> Step:
-        if not self.is_obs(x):
-            raise Unplannable("gaussian variate")
+        if not self.is_obs(x) or not (math.isfinite(self.lo) and math.isfinite(self.hi)):
+            raise Unplannable("gaussian variate or range")
         return GaussianStep(self.data, self.lo, self.hi, self.ref(mean), self.ref(sigma))
 
     def exponential(self, x: Any, c: Any) -> Step:
