@@ -23,6 +23,7 @@ batch for fits. Every plan is checked against the general path at its first use 
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ChannelPlan", "PlanBuilder", "build_plan"]
 
-_SQRT_HALF = math.sqrt(0.5)
+_FLOAT = frozenset((float,))
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 #: a mixture's linear sum is used where it exceeds this fraction of Σ|c_i exp(g_i)| at every entry
 _UNDERFLOW = 1e-290
@@ -308,13 +309,21 @@ class ExponentialStep(DensityStep):
                 return False
             ldmax = -c * lo if c > 0 else -c * hi
             self.e = np.exp(self.dlo * (-c)) if c > 0 else np.exp(self.dhi * (-c))
+            self.g = ldmax - _exp_log_norm(c, lo, hi)
         else:
-            c = np.asarray(c, dtype=float)
-            if not np.all(np.isfinite(c)):
+            cmin, cmax = float(c.min()), float(c.max())
+            if not (math.isfinite(cmin) and math.isfinite(cmax)):
                 return False
-            ldmax = np.where(c > 0, -c * lo, -c * hi)
-            self.e = np.exp((self.x - np.where(c > 0, lo, hi)) * (-c))
-        self.g = ldmax - _exp_log_norm(c, lo, hi)
+            neg_c = -c
+            if cmin > 0.0 or cmax < 0.0:
+                # one sign: max ld at one edge, and g = log(|c| / (1 - exp(-|c| w))) (the edge term cancels)
+                self.e = np.exp((self.dlo if cmin > 0.0 else self.dhi) * neg_c)
+                ac = c if cmin > 0.0 else neg_c
+                self.g = np.log(ac / -np.expm1(-(hi - lo) * ac))
+            else:
+                ldmax = np.where(c > 0, -c * lo, -c * hi)
+                self.e = np.exp((self.x - np.where(c > 0, lo, hi)) * neg_c)
+                self.g = ldmax - _exp_log_norm(c, lo, hi)
         self.value = self.e
         return True
 
@@ -362,29 +371,28 @@ class MixtureTop:
             amax = amax + abs(a)
             s = st.e * a if s is None else s + st.e * a
         # the linear sum is exact where no entry is near the underflow threshold (and none is negative)
-        thr = amax * _UNDERFLOW
         if scalar:
-            if not (float(s.min()) > thr):
+            if not (float(s.min()) > amax * _UNDERFLOW):
                 return None
-        elif not np.all(s > thr):
+        elif not (float(s.min()) > float(np.max(amax)) * _UNDERFLOW):
             return None
         logs = np.log(s)
         self.s, self.cs = s, cs
         total = -float(logs.sum()) if self.weights is None else -float(np.vdot(self.weights, logs))
         if self.fractions:
             return total
-        if scalar:
-            ctot = sum(cs[1:], cs[0])
+        ctot = sum(cs[1:], cs[0])
+        if type(ctot) is float:
             if not ctot > 0.0:
                 return None
-            n_tot = sum(self.n_list)
-            return total + ctot * len(self.n_list) if self.extended else total + n_tot * math.log(ctot)
-        ctot_a = np.broadcast_to(sum(cs[1:], cs[0]), self.n_events.shape)
-        if not np.all(ctot_a > 0.0):
+            if self.extended:
+                return total + ctot * len(self.n_list)
+            return total + sum(self.n_list) * math.log(ctot)
+        if not float(ctot.min()) > 0.0:
             return None
         if self.extended:
-            return total + float(np.sum(ctot_a))
-        return total + float(np.sum(self.n_events * np.log(ctot_a)))
+            return total + float(np.broadcast_to(ctot, self.n_events.shape).sum())
+        return total + float((self.n_events * np.log(ctot)).sum())
 
     def backward(self, acc: _Adjoints) -> None:
         """Adjoints of the coefficients and summands' inputs (after :meth:`nll` at the same values)."""
@@ -422,8 +430,8 @@ class ChannelPlan:
         self.slot_src: list[tuple[bool, Any]] = []
         slots_of: list[list[int]] = [[] for _ in self.names]
         for k, (names_k, differ) in enumerate(slot_names):
-            if differ:
-                self.slot_src.append((True, np.array([index[n] for n in names_k], dtype=np.intp)))
+            if differ:  # a column over channels, (n, 1)
+                self.slot_src.append((True, np.array([index[n] for n in names_k], dtype=np.intp).reshape(-1, 1)))
             else:
                 self.slot_src.append((False, index[names_k[0]]))
             for n in set(names_k):
@@ -433,7 +441,17 @@ class ChannelPlan:
         self.slot_differ = [d for _, d in slot_names]
         self.steps: list[Step] = []
         self.top: MixtureTop | None = None
-        self._last: list[Any] | None = None
+        self._last: tuple[Any, ...] | None = None
+        self._last_x: Array | None = None
+        self._all_slots = set(range(self.n_slots))
+        getter = operator.itemgetter(*self.names) if self.names else None
+        self._gather: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+        if getter is None:
+            self._gather = lambda values: ()
+        elif len(self.names) == 1:
+            self._gather = lambda values: (getter(values),)
+        else:
+            self._gather = getter
         self._last_total: float | None = None
         self._valid = False
         self._slot_handles = [Slot(self, k) for k in range(self.n_slots)]
@@ -441,34 +459,32 @@ class ChannelPlan:
     def _load(self, values: Mapping[str, Any]) -> bool | None:
         """Gather the values and rerun the steps they change; None: not floats (the plan does not
         apply), False: a step does not apply to these values, True: ready."""
-        vals = [values[n] for n in self.names]
+        vals = self._gather(values)
         last = self._last
         if last is not None and vals == last:
             return self._valid
-        if not all(type(v) is float for v in vals):
+        if not set(map(type, vals)) <= _FLOAT:
             return None
-        if last is None:
-            dirty: set[int] = set(range(self.n_slots))
+        x = np.array(vals, dtype=float)
+        if last is None or not self._valid:
+            dirty: set[int] = self._all_slots
         else:
-            dirty = set()
-            for i, (a, b) in enumerate(zip(vals, last, strict=True)):
-                if a != b:
-                    dirty.update(self.slots_of[i])
-        x: Array | None = None
+            changed = np.flatnonzero(x != self._last_x).tolist()
+            slots_of = self.slots_of
+            dirty = set(slots_of[changed[0]]) if len(changed) == 1 else set().union(
+                *[slots_of[i] for i in changed])
         sv = self.sv
+        src = self.slot_src
         for k in dirty:
-            differ, src = self.slot_src[k]
-            if differ:
-                if x is None:
-                    x = np.array(vals, dtype=float)
-                sv[k] = x[src].reshape(-1, 1)
-            else:
-                sv[k] = vals[src]
+            differ, where = src[k]
+            sv[k] = x[where] if differ else vals[where]
         self._last = vals
+        self._last_x = x
         self._last_total = None
         ok = True
+        valid = self._valid
         for st in self.steps:
-            if (not self._valid or not st.slots.isdisjoint(dirty)) and not st.run():
+            if (not valid or not st.slots.isdisjoint(dirty)) and not st.run():
                 ok = False
                 break
         if not ok:
