@@ -391,13 +391,16 @@ class LikelihoodGradient:
         #: why :meth:`supported` said no (fits then use MINUIT's numerical gradient)
         self.unsupported_reason: str | None = None
         self._index = {n: i for i, n in enumerate(self.names)}
-        #: id(batch) -> (batch, whether its vectorised gradient agreed with its channels one by one)
-        self._batch_ok: dict[int, tuple[Any, bool]] = {}
 
     def _batch(self, batch: Any, values: Mapping[str, Any]) -> Grad | None:
         """The batch's gradient, checked against its channels one by one at its first evaluation."""
-        known = self._batch_ok.get(id(batch))
-        if known is not None and known[1] is False:
+        # the verdict is kept on the batch, per set of parameters: a new fit (a new NLL) does not check again
+        checked: dict[frozenset[str], bool] | None = getattr(batch, "grad_checked", None)
+        if checked is None:
+            checked = {}
+            batch.grad_checked = checked
+        known = checked.get(self.wrt)
+        if known is False:
             return self._channels(batch, values)
         got = batch_grad(batch, values, self.wrt)
         if got is None:
@@ -407,7 +410,7 @@ class LikelihoodGradient:
             ok = ref is not None and all(
                 abs(got.get(k, 0.0) - float(v)) <= BATCH_RTOL * max(1.0, abs(float(v))) for k, v in ref.items()) \
                 and set(got) <= set(ref)
-            self._batch_ok[id(batch)] = (batch, ok)
+            checked[self.wrt] = ok
             if not ok:
                 return ref
         return got
