@@ -242,7 +242,9 @@ class ChannelBatch(VerifiedBatch):
         self._plan: ChannelPlan | bool | None = None
         #: None: the plan is not checked yet; True: it agrees with the tree; False: off for good
         self.plan_ok: bool | None = None
-        #: why the plan was turned off, if it was
+        #: None: the plan's gradient is not checked yet; True: it agrees with the tree's; False: off for good
+        self.plan_grad_ok: bool | None = None
+        #: why the plan (or its gradient) was turned off, if it was
         self.plan_fallback_reason: str | None = None
 
     # -- the flat plan --------------------------------------------------------------------

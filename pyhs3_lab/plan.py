@@ -460,11 +460,11 @@ class ChannelPlan:
         """Gather the values and rerun the steps they change; None: not floats (the plan does not
         apply), False: a step does not apply to these values, True: ready."""
         vals = self._gather(values)
+        if not set(map(type, vals)) <= _FLOAT:
+            return None  # (arrays of values: the general path broadcasts them)
         last = self._last
         if last is not None and vals == last:
             return self._valid
-        if not set(map(type, vals)) <= _FLOAT:
-            return None
         x = np.array(vals, dtype=float)
         if last is None or not self._valid:
             dirty: set[int] = self._all_slots
