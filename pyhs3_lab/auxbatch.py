@@ -20,7 +20,7 @@ import numpy as np
 from scipy import special
 
 from .batch import VerifiedBatch
-from .ops.univariate import Gaussian, Poisson, gauss_norm_partials, log_gauss_integral
+from .ops.univariate import Gaussian, Poisson, gauss_norm_partials, log_gauss_integral, log_gauss_integral_float
 
 if TYPE_CHECKING:
     from .model import Model
@@ -88,7 +88,7 @@ class AuxGroup(VerifiedBatch):
                 if xi < lo or xi > hi:
                     return math.inf
                 z = (xi - mi) / si
-                total += 0.5 * z * z + float(log_gauss_integral(mi, si, lo, hi))
+                total += 0.5 * z * z + log_gauss_integral_float(mi, si, lo, hi)
             return total
         xa, ma, sa = (np.array(v, dtype=float) for v in (x, m, s))
         if not (sa > 0.0).all():
@@ -123,7 +123,7 @@ class AuxGroup(VerifiedBatch):
             for xi, mi, si, lo_i, hi_i in zip(*cols, self.lo, self.hi, strict=True):
                 if not si > 0.0:
                     return None
-                log_int = float(log_gauss_integral(mi, si, lo_i, hi_i)) - math.log(si)
+                log_int = log_gauss_integral_float(mi, si, lo_i, hi_i) - math.log(si)
                 a, b = (lo_i - mi) / si, (hi_i - mi) / si
                 pa = math.exp(-0.5 * a * a - log_int) if math.isfinite(a) else 0.0
                 pb = math.exp(-0.5 * b * b - log_int) if math.isfinite(b) else 0.0

@@ -28,9 +28,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy import special
 
 from .ops.base import Array, DistributionOp, FunctionOp
-from .ops.univariate import log_gauss_integral
+from .ops.univariate import log_gauss_integral, log_gauss_integral_float
 
 if TYPE_CHECKING:
     from .expr import Expression
@@ -168,7 +169,7 @@ class ExpressionStep(Step):
         return self.by_name[name].get()
 
     def run(self) -> bool:
-        v = self.expr.evaluate(self._resolve)
+        v = self.expr.evaluate_unguarded(self._resolve)
         self.value = float(v) if np.ndim(v) == 0 else np.asarray(v, dtype=float)
         return True
 
@@ -228,20 +229,27 @@ class GaussianStep(DensityStep):
             q = 1.0 / (s * s)
             near = 0.0 if lo <= m <= hi else min((lo - m) ** 2, (hi - m) ** 2)
             ldmax = -0.5 * near * q
-            ln = float(log_gauss_integral(m, s, lo, hi))
+            ln = log_gauss_integral_float(m, s, lo, hi)
             self.e = np.exp((d * d) * (-0.5 * q) - ldmax) if ldmax else np.exp((d * d) * (-0.5 * q))
             self.g = ldmax - ln
             self.ln = ln
         else:
             m_a, s_a = np.asarray(m, dtype=float), np.asarray(s, dtype=float)
-            if not np.all(s_a > 0.0):
+            if not float(s_a.min()) > 0.0:
                 return False
             q = 1.0 / (s_a * s_a)
-            near = np.where((m_a >= lo) & (m_a <= hi), 0.0, np.minimum((lo - m_a) ** 2, (hi - m_a) ** 2))
-            ldmax = -0.5 * near * q
-            self.e = np.exp((d * d) * (-0.5 * q) - ldmax)
-            self.ln = log_gauss_integral(m_a, s_a, lo, hi)
-            self.g = ldmax - self.ln
+            if float(m_a.min()) >= lo and float(m_a.max()) <= hi:
+                # every mean inside the range: max ld = 0, and Φ(b) - Φ(a) (a <= 0 <= b) does not cancel
+                self.e = np.exp((d * d) * (-0.5 * q))
+                self.ln = np.log(special.ndtr((hi - m_a) / s_a) - special.ndtr((lo - m_a) / s_a)) + (
+                    np.log(s_a) + _LOG_SQRT_2PI)
+                self.g = -self.ln
+            else:
+                near = np.where((m_a >= lo) & (m_a <= hi), 0.0, np.minimum((lo - m_a) ** 2, (hi - m_a) ** 2))
+                ldmax = -0.5 * near * q
+                self.e = np.exp((d * d) * (-0.5 * q) - ldmax)
+                self.ln = log_gauss_integral(m_a, s_a, lo, hi)
+                self.g = ldmax - self.ln
         self.d, self.q, self.s = d, q, s
         self.value = self.e
         return True
@@ -391,7 +399,9 @@ class MixtureTop:
         if not float(ctot.min()) > 0.0:
             return None
         if self.extended:
-            return total + float(np.broadcast_to(ctot, self.n_events.shape).sum())
+            if ctot.shape != self.n_events.shape:
+                ctot = np.broadcast_to(ctot, self.n_events.shape)
+            return total + float(ctot.sum())
         return total + float((self.n_events * np.log(ctot)).sum())
 
     def backward(self, acc: _Adjoints) -> None:
@@ -444,6 +454,7 @@ class ChannelPlan:
         self._last: tuple[Any, ...] | None = None
         self._last_x: Array | None = None
         self._all_slots = set(range(self.n_slots))
+        self._columns = any(differ for _, differ in slot_names)
         getter = operator.itemgetter(*self.names) if self.names else None
         self._gather: Callable[[Mapping[str, Any]], tuple[Any, ...]]
         if getter is None:
@@ -465,21 +476,32 @@ class ChannelPlan:
         last = self._last
         if last is not None and vals == last:
             return self._valid
-        x = np.array(vals, dtype=float)
-        if last is None or not self._valid:
-            dirty: set[int] = self._all_slots
-        else:
-            changed = np.flatnonzero(x != self._last_x).tolist()
-            slots_of = self.slots_of
-            dirty = set(slots_of[changed[0]]) if len(changed) == 1 else set().union(
-                *[slots_of[i] for i in changed])
+        slots_of = self.slots_of
+        dirty: set[int]
+        if self._columns:
+            x = np.array(vals, dtype=float)
+            if last is None or not self._valid:
+                dirty = self._all_slots
+            else:
+                changed = np.flatnonzero(x != self._last_x).tolist()
+                dirty = set(slots_of[changed[0]]) if len(changed) == 1 else set().union(
+                    *[slots_of[i] for i in changed])
+            self._last_x = x
+        elif last is None or not self._valid:
+            x = None
+            dirty = self._all_slots
+        else:  # floats only (one channel): a few names, compared in Python
+            x = None
+            dirty = set()
+            for i, (a, b) in enumerate(zip(vals, last, strict=True)):
+                if a != b:
+                    dirty.update(slots_of[i])
         sv = self.sv
         src = self.slot_src
         for k in dirty:
             differ, where = src[k]
-            sv[k] = x[where] if differ else vals[where]
+            sv[k] = x[where] if differ and x is not None else vals[where]
         self._last = vals
-        self._last_x = x
         self._last_total = None
         ok = True
         valid = self._valid
