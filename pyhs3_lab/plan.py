@@ -319,7 +319,8 @@ class ExponentialStep(DensityStep):
             self.e = np.exp(self.dlo * (-c)) if c > 0 else np.exp(self.dhi * (-c))
             self.g = ldmax - _exp_log_norm(c, lo, hi)
         else:
-            cmin, cmax = float(c.min()), float(c.max())
+            cmin = float(c.min())
+            cmax = cmin if cmin > 0.0 else float(c.max())  # (one reduction in the usual case)
             if not (math.isfinite(cmin) and math.isfinite(cmax)):
                 return False
             neg_c = -c
@@ -359,6 +360,9 @@ class MixtureTop:
         self.weights = weights
         self.n_events = n_events  # (n, 1)
         self.n_list = [float(v) for v in n_events.ravel()]
+        n = len(self.summands)
+        self._keys: list[tuple[Any, Any, Any] | None] = [None] * n
+        self._terms: list[tuple[Any, float, float, float]] = [(None, 0.0, 0.0, 0.0)] * n
 
     def _weights(self) -> list[Any]:
         cs = [h.get() for h in self.coefs]
@@ -369,26 +373,51 @@ class MixtureTop:
             cs.append(last)
         return cs
 
+    def _term(self, i: int, c: Any, st: DensityStep) -> tuple[Any, float, float, float]:
+        """(c_i exp(g_i) e_i, max |c_i exp(g_i)|, Σ_channels c_i, min_channels c_i) of summand i, kept
+        while its coefficient and its step's values are the same objects (a step in another parameter)."""
+        key = self._keys[i]
+        if key is not None and key[0] is c and key[1] is st.e and key[2] is st.g:
+            return self._terms[i]
+        g = st.g
+        if type(c) is float and type(g) is float:
+            a: Any = c * math.exp(g)
+            amax = abs(a)
+        else:
+            a = c * np.exp(g)
+            amax = float(np.abs(a).max())
+        if type(c) is float:
+            csum, cmin = c * len(self.n_list), c
+        elif c.shape == self.n_events.shape:
+            csum, cmin = float(c.sum()), float(c.min())
+        else:
+            cb = np.broadcast_to(c, self.n_events.shape)
+            csum, cmin = float(cb.sum()), float(cb.min())
+        out = (st.e * a, amax, csum, cmin)
+        self._keys[i] = (c, st.e, g)
+        self._terms[i] = out
+        return out
+
     def nll(self) -> float | None:
         cs = self._weights()
         s: Any = None
-        amax: Any = 0.0
-        scalar = all(type(c) is float and type(st.g) is float for c, st in zip(cs, self.summands, strict=True))
-        for c, st in zip(cs, self.summands, strict=True):
-            a = c * math.exp(st.g) if scalar else c * np.exp(st.g)
-            amax = amax + abs(a)
-            s = st.e * a if s is None else s + st.e * a
+        amax = csum = cmin = 0.0
+        for i, (c, st) in enumerate(zip(cs, self.summands, strict=True)):
+            ea, am, c_s, c_m = self._term(i, c, st)
+            s = ea if s is None else s + ea
+            amax += am
+            csum += c_s
+            cmin += c_m
         # the linear sum is exact where no entry is near the underflow threshold (and none is negative)
-        if scalar:
-            if not (float(s.min()) > amax * _UNDERFLOW):
-                return None
-        elif not (float(s.min()) > float(np.max(amax)) * _UNDERFLOW):
+        if not (float(s.min()) > amax * _UNDERFLOW):
             return None
         logs = np.log(s)
         self.s, self.cs = s, cs
         total = -float(logs.sum()) if self.weights is None else -float(np.vdot(self.weights, logs))
         if self.fractions:
             return total
+        if self.extended and cmin > 0.0:  # every channel's Σc is positive: ν - N log ν + N log Σc = Σc
+            return total + csum
         ctot = sum(cs[1:], cs[0])
         if type(ctot) is float:
             if not ctot > 0.0:
@@ -399,9 +428,7 @@ class MixtureTop:
         if not float(ctot.min()) > 0.0:
             return None
         if self.extended:
-            if ctot.shape != self.n_events.shape:
-                ctot = np.broadcast_to(ctot, self.n_events.shape)
-            return total + float(ctot.sum())
+            return total + csum
         return total + float((self.n_events * np.log(ctot)).sum())
 
     def backward(self, acc: _Adjoints) -> None:
