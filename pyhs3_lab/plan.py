@@ -177,7 +177,7 @@ class ExpressionStep(Step):
         for n, h in zip(self.names, self.inputs, strict=True):
             if not h.slots:
                 continue
-            acc.add(h, adj * self.expr.derivative(n).evaluate(self._resolve))
+            acc.add(h, adj * self.expr.derivative(n).evaluate_unguarded(self._resolve))
 
 
 # --------------------------------------------------------------------------------------
@@ -482,6 +482,7 @@ class ChannelPlan:
         self._last_x: Array | None = None
         self._all_slots = set(range(self.n_slots))
         self._columns = any(differ for _, differ in slot_names)
+        self._scatters: dict[frozenset[str], list[tuple[Slot, bool, int, list[tuple[int, str]]]]] = {}
         getter = operator.itemgetter(*self.names) if self.names else None
         self._gather: Callable[[Mapping[str, Any]], tuple[Any, ...]]
         if getter is None:
@@ -568,22 +569,36 @@ class ChannelPlan:
                 continue
             st.backward(adj, acc)  # type: ignore[attr-defined]
         out: dict[str, float] = {}
-        for k in range(self.n_slots):
-            adj = acc.by.get(id(self._slot_handles[k]))
+        for h, differ, width, targets in self._scatter(wrt):
+            adj = acc.by.get(id(h))
             if adj is None:
                 continue
-            names = self.slot_names[k]
-            if self.slot_differ[k]:
-                col = np.broadcast_to(np.asarray(adj, dtype=float).reshape(-1), (len(names),)).tolist()
-                for n, v in zip(names, col, strict=True):
-                    if n in wrt:
-                        out[n] = out.get(n, 0.0) + v
-            elif names[0] in wrt:
-                out[names[0]] = out.get(names[0], 0.0) + (adj if type(adj) is float else float(np.sum(adj)))
-        for v in out.values():
-            if not math.isfinite(v):
-                return None
+            if differ:
+                arr = np.asarray(adj, dtype=float)
+                col = arr.ravel().tolist() if arr.size == width else np.broadcast_to(
+                    arr.reshape(-1), (width,)).tolist()
+                for j, n in targets:
+                    out[n] = out.get(n, 0.0) + col[j]
+            else:
+                n = targets[0][1]
+                out[n] = out.get(n, 0.0) + (adj if type(adj) is float else float(np.sum(adj)))
+        if not all(map(math.isfinite, out.values())):
+            return None
         return out
+
+    def _scatter(self, wrt: frozenset[str]) -> list[tuple[Slot, bool, int, list[tuple[int, str]]]]:
+        """Per slot with a name in ``wrt``: (handle, whether a column, its width, [(row, name)])."""
+        got = self._scatters.get(wrt)
+        if got is None:
+            got = []
+            for k in range(self.n_slots):
+                names = self.slot_names[k]
+                targets = [(j, n) for j, n in enumerate(names) if n in wrt]
+                if targets:
+                    got.append((self._slot_handles[k], self.slot_differ[k], len(names),
+                                targets if self.slot_differ[k] else targets[:1]))
+            self._scatters[wrt] = got
+        return got
 
 
 # --------------------------------------------------------------------------------------
