@@ -13,7 +13,8 @@ same way by :mod:`pyhs3_lab.gradient`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AuxGroup", "plan_aux"]
 
+_FLOAT = frozenset((float,))
 #: from this many terms on, a group is evaluated with numpy arrays (below: floats, one term at a time)
 VECTOR_MIN = 6
 
@@ -53,15 +55,41 @@ class AuxGroup(VerifiedBatch):
         self.vector = n >= VECTOR_MIN
         #: None: the gradient is not checked yet (pyhs3_lab.gradient); True: it agrees; False: off for good
         self.grad_ok: bool | None = None
+        index = {n: i for i, n in enumerate(self.deps)}
+        #: per field, per term: (index into deps, -1 for a number; the number)
+        self._where = [[(index[r], 0.0) if isinstance(r, str) else (-1, float(r)) for r in f] for f in self.fields]
+        getter = operator.itemgetter(*self.deps) if self.deps else None
+        self._gather: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+        if getter is None:
+            self._gather = lambda values: ()
+        elif len(self.deps) == 1:
+            self._gather = lambda values: (getter(values),)
+        else:
+            self._gather = getter
+        self._fast_last: tuple[tuple[Any, ...], float] | None = None
 
     def _columns(self, values: Mapping[str, Any]) -> list[list[float]] | None:
-        out: list[list[float]] = []
-        for f in self.fields:
-            col = [values[r] if isinstance(r, str) else r for r in f]
-            if not all(type(v) is float for v in col):
-                return None
-            out.append(col)
-        return out
+        vals = self._gather(values)
+        if not set(map(type, vals)) <= _FLOAT:
+            return None
+        return [[vals[i] if i >= 0 else c for i, c in f] for f in self._where]
+
+    def cached_nll(self, values: Mapping[str, Any]) -> float:
+        """Once checked: the values gathered by one itemgetter, the last result kept (a fit's step in another
+        parameter costs one tuple comparison)."""
+        if self.ok is not True:
+            return super().cached_nll(values)
+        vals = self._gather(values)
+        if set(map(type, vals)) <= _FLOAT:
+            last = self._fast_last
+            if last is not None and last[0] == vals:
+                return last[1]
+            cols = [[vals[i] if i >= 0 else c for i, c in f] for f in self._where]
+            got = self._gauss_nll(*cols) if self.kind == "gaussian" else self._poisson_nll(*cols)
+            if got is not None:
+                self._fast_last = (vals, got)
+                return got
+        return self.general_nll(values)
 
     def _undecided(self, values: Mapping[str, Any]) -> bool:
         return self._columns(values) is None
