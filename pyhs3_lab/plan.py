@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import operator
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -482,6 +483,7 @@ class ChannelPlan:
         self._last_x: Array | None = None
         self._all_slots = set(range(self.n_slots))
         self._columns = any(differ for _, differ in slot_names)
+        self._lock = threading.Lock()
         self._scatters: dict[frozenset[str], list[tuple[Slot, bool, int, list[tuple[int, str]]]]] = {}
         getter = operator.itemgetter(*self.names) if self.names else None
         self._gather: Callable[[Mapping[str, Any]], tuple[Any, ...]]
@@ -544,6 +546,10 @@ class ChannelPlan:
 
     def nll(self, values: Mapping[str, Any]) -> float | None:
         """The batch's NLL, or None where the plan does not apply to these values."""
+        with self._lock:  # the plan's state is shared by the threads that evaluate one likelihood
+            return self._nll(values)
+
+    def _nll(self, values: Mapping[str, Any]) -> float | None:
         got = self._load(values)
         if not got:
             return None
@@ -558,7 +564,11 @@ class ChannelPlan:
 
     def gradient(self, values: Mapping[str, Any], wrt: frozenset[str]) -> dict[str, float] | None:
         """d NLL / d θ for the names in ``wrt`` (others omitted), or None where the plan does not apply."""
-        if self.nll(values) is None:
+        with self._lock:
+            return self._gradient(values, wrt)
+
+    def _gradient(self, values: Mapping[str, Any], wrt: frozenset[str]) -> dict[str, float] | None:
+        if self._nll(values) is None:
             return None
         assert self.top is not None
         acc = _Adjoints()

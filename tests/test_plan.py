@@ -354,3 +354,38 @@ def test_a_global_observable_outside_its_range_gives_inf() -> None:
     group.cached_nll(lik._full_values(pt))  # checked at the start values
     assert group.cached_nll(full) == math.inf
     assert sum(t.nll(full) for t in group.terms) == math.inf
+
+
+def test_threads_sharing_one_likelihood() -> None:
+    """A profile scan with a thread pool fits one likelihood in several threads: the plan's state is locked."""
+    import sys
+    import threading
+
+    lik = _workspace([40, 25, 60]).likelihood("L")
+    points = _points(lik, 6, seed=3)
+    expected = [_general(lik, pt) for pt in points]
+    fulls = [lik._full_values(pt) for pt in points]
+    lik._evaluate(fulls[0])
+    (b,) = _batches(lik)
+    assert b.plan_ok is True
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    bad: list[tuple[int, float]] = []
+
+    def work(offset: int) -> None:
+        for k in range(300):
+            i = (k + offset) % len(points)
+            with np.errstate(all="ignore"):
+                got = lik._evaluate(fulls[i])
+            if abs(got - expected[i]) > 1e-12 * abs(expected[i]):
+                bad.append((i, got))
+
+    try:
+        threads = [threading.Thread(target=work, args=(j,)) for j in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert not bad
