@@ -726,11 +726,6 @@ class Expression:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
             return self._eval(get)
 
-    def evaluate_unguarded(self, resolve: Resolve) -> Any:
-        """:meth:`evaluate` without its ``np.errstate`` block, for callers that already run under one
-        (a precompiled plan evaluated thousands of times per fit)."""
-        return self._eval(resolve)
-
     def __call__(self, **values: Any) -> Any:
         """``expr(x=..., y=...)``: evaluate with keyword values."""
         return self.evaluate(values)

@@ -158,19 +158,64 @@ class ProductStep(Step):
             acc.add(h, adj * other)
 
 
+FloatEval = Callable[[Callable[[str], Any]], float]
+
+
+def _float_compile(node: Any) -> FloatEval | None:
+    """An evaluator of an expression tree of + - * / on Python floats (the same IEEE operations as numpy's
+    on float64 scalars, without a ufunc dispatch each), or None for anything else."""
+    from .expr import Binary, Number, Unary, Variable
+
+    if isinstance(node, Number):
+        value = float(node.value)
+        return lambda resolve: value
+    if isinstance(node, Variable):
+        name = node.name
+        return lambda resolve: resolve(name)
+    if isinstance(node, Unary) and node.op in ("-", "+"):
+        inner = _float_compile(node.operand)
+        if inner is None:
+            return None
+        if node.op == "+":
+            return inner
+        return lambda resolve: -inner(resolve)
+    if isinstance(node, Binary) and node.op in ("+", "-", "*", "/"):
+        a, b = _float_compile(node.left), _float_compile(node.right)
+        if a is None or b is None:
+            return None
+        fn: Callable[[float, float], float] = _FLOAT_OPS[node.op]
+        return lambda resolve: fn(a(resolve), b(resolve))
+    return None
+
+
+_FLOAT_OPS: dict[str, Callable[[float, float], float]] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
+
+
 class ExpressionStep(Step):
     def __init__(self, expr: Expression, symbols: Mapping[str, Handle]) -> None:
+        from .expr import _fold
+
         self.expr = expr
         self.names = sorted(symbols)
         self.inputs = tuple(symbols[n] for n in self.names)
         self.by_name = dict(symbols)
         self._set_slots()
+        #: the same (constant-folded) tree on floats, for inputs that are all floats (one channel)
+        self._float = _float_compile(_fold(expr.tree))
 
     def _resolve(self, name: str) -> Any:
         return self.by_name[name].get()
 
     def run(self) -> bool:
-        v = self.expr.evaluate_unguarded(self._resolve)
+        fast = self._float
+        if fast is not None and all(type(h.get()) is float for h in self.inputs):
+            try:
+                self.value = fast(self._resolve)
+                return True
+            except ArithmeticError:  # (x / 0: numpy's inf or nan below)
+                pass
+        v = self.expr.evaluate(self._resolve)
         self.value = float(v) if np.ndim(v) == 0 else np.asarray(v, dtype=float)
         return True
 
@@ -178,7 +223,7 @@ class ExpressionStep(Step):
         for n, h in zip(self.names, self.inputs, strict=True):
             if not h.slots:
                 continue
-            acc.add(h, adj * self.expr.derivative(n).evaluate_unguarded(self._resolve))
+            acc.add(h, adj * self.expr.derivative(n).evaluate(self._resolve))
 
 
 # --------------------------------------------------------------------------------------
@@ -189,6 +234,8 @@ class DensityStep(Step):
     e: Any = None
     g: Any = None
     ln: Any = None
+    #: a lower bound of e over the data range (a float), or None (columns)
+    emin: float | None = None
 
     def backward_density(self, f: Any, u: Array, s_sum: Any, acc: _Adjoints) -> None:
         """Add ``f · (Σ_e u_e ∂ld_e/∂θ - S ∂ln/∂θ)`` to the adjoints of the inputs θ (``S = Σ_e u_e``)."""
@@ -234,7 +281,9 @@ class GaussianStep(DensityStep):
             self.e = np.exp((d * d) * (-0.5 * q) - ldmax) if ldmax else np.exp((d * d) * (-0.5 * q))
             self.g = ldmax - ln
             self.ln = ln
+            self.emin = math.exp(-0.5 * max((lo - m) ** 2, (hi - m) ** 2) * q - ldmax)
         else:
+            self.emin = None
             m_a, s_a = np.asarray(m, dtype=float), np.asarray(s, dtype=float)
             if not float(s_a.min()) > 0.0:
                 return False
@@ -319,7 +368,9 @@ class ExponentialStep(DensityStep):
             ldmax = -c * lo if c > 0 else -c * hi
             self.e = np.exp(self.dlo * (-c)) if c > 0 else np.exp(self.dhi * (-c))
             self.g = ldmax - _exp_log_norm(c, lo, hi)
+            self.emin = math.exp(-abs(c) * (hi - lo))
         else:
+            self.emin = None
             cmin = float(c.min())
             cmax = cmin if cmin > 0.0 else float(c.max())  # (one reduction in the usual case)
             if not (math.isfinite(cmin) and math.isfinite(cmax)):
@@ -363,7 +414,7 @@ class MixtureTop:
         self.n_list = [float(v) for v in n_events.ravel()]
         n = len(self.summands)
         self._keys: list[tuple[Any, Any, Any] | None] = [None] * n
-        self._terms: list[tuple[Any, float, float, float]] = [(None, 0.0, 0.0, 0.0)] * n
+        self._terms: list[tuple[Any, float, float, float, float | None]] = [(None, 0.0, 0.0, 0.0, None)] * n
 
     def _weights(self) -> list[Any]:
         cs = [h.get() for h in self.coefs]
@@ -374,9 +425,10 @@ class MixtureTop:
             cs.append(last)
         return cs
 
-    def _term(self, i: int, c: Any, st: DensityStep) -> tuple[Any, float, float, float]:
-        """(c_i exp(g_i) e_i, max |c_i exp(g_i)|, Σ_channels c_i, min_channels c_i) of summand i, kept
-        while its coefficient and its step's values are the same objects (a step in another parameter)."""
+    def _term(self, i: int, c: Any, st: DensityStep) -> tuple[Any, float, float, float, float | None]:
+        """(c_i exp(g_i) e_i, max |c_i exp(g_i)|, Σ_channels c_i, min_channels c_i, a lower bound of
+        c_i exp(g_i) e_i or None) of summand i, kept while its coefficient and its step's values are the same
+        objects (a step in another parameter)."""
         key = self._keys[i]
         if key is not None and key[0] is c and key[1] is st.e and key[2] is st.g:
             return self._terms[i]
@@ -394,7 +446,9 @@ class MixtureTop:
         else:
             cb = np.broadcast_to(c, self.n_events.shape)
             csum, cmin = float(cb.sum()), float(cb.min())
-        out = (st.e * a, amax, csum, cmin)
+        emin = st.emin
+        low = a * emin if emin is not None and type(a) is float and a >= 0.0 else None
+        out = (st.e * a, amax, csum, cmin, low)
         self._keys[i] = (c, st.e, g)
         self._terms[i] = out
         return out
@@ -403,14 +457,17 @@ class MixtureTop:
         cs = self._weights()
         s: Any = None
         amax = csum = cmin = 0.0
+        low: float | None = 0.0
         for i, (c, st) in enumerate(zip(cs, self.summands, strict=True)):
-            ea, am, c_s, c_m = self._term(i, c, st)
+            ea, am, c_s, c_m, lo_i = self._term(i, c, st)
             s = ea if s is None else s + ea
             amax += am
             csum += c_s
             cmin += c_m
-        # the linear sum is exact where no entry is near the underflow threshold (and none is negative)
-        if not (float(s.min()) > amax * _UNDERFLOW):
+            low = None if low is None or lo_i is None else low + lo_i
+        # the linear sum is exact where no entry is near the underflow threshold (and none is negative):
+        # known from the summands' analytic lower bounds where they have them, else from the data
+        if not ((low is not None and low > amax * _UNDERFLOW) or float(s.min()) > amax * _UNDERFLOW):
             return None
         logs = np.log(s)
         self.s, self.cs = s, cs

@@ -389,3 +389,19 @@ def test_threads_sharing_one_likelihood() -> None:
     finally:
         sys.setswitchinterval(old)
     assert not bad
+
+
+@pytest.mark.parametrize("text", ["a * (1.0 + 0.1 * b)", "-a + b - a / b", "+a * -b / (a - b)", "a / (b - b)",
+                                  "-a / (b - b)", "(a - a) / (a - a)", "a ^ 2 + b", "exp(a) * b"])
+def test_expression_steps_on_floats_equal_numpy(text: str) -> None:
+    from pyhs3_lab.expr import parse
+    from pyhs3_lab.plan import Const, ExpressionStep
+
+    expr = parse(text)
+    for a, b in [(1.5, 0.25), (-2.0, 3.0), (0.0, -1e-300), (1e300, 1e300)]:
+        step = ExpressionStep(expr, {"a": Const(a), "b": Const(b)})
+        assert step.run()
+        with np.errstate(all="ignore"):
+            ref = float(expr.evaluate({"a": a, "b": b}))
+        assert type(step.value) is float
+        assert step.value == ref or (math.isnan(step.value) and math.isnan(ref)), (a, b)
