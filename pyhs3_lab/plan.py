@@ -264,10 +264,27 @@ class GaussianStep(DensityStep):
         self.mean, self.sigma = mean, sigma
         self._set_slots()
 
+    _m: Any = None
+
+    def _mean_parts(self, m: Any) -> tuple[Array, Array, Any, Any, bool]:
+        """x - m, (x - m)², hi - m, lo - m and whether every mean is in the range, kept while the mean is
+        the same object (a step in the width only)."""
+        if m is not self._m:
+            d = self.x - m
+            if type(m) is float:
+                inside = self.lo <= m <= self.hi
+            else:
+                inside = float(m.min()) >= self.lo and float(m.max()) <= self.hi
+            self._mp = (d, d * d, self.hi - m, self.lo - m, inside)
+            self._m = m
+        return self._mp
+
     def run(self) -> bool:
         m, s = self.mean.get(), self.sigma.get()
         lo, hi = self.lo, self.hi
-        d = self.x - m
+        if type(m) is not float:
+            m = np.asarray(m, dtype=float)
+        d, d2, hi_m, lo_m, inside = self._mean_parts(m)
         q: Any
         near: Any
         ldmax: Any
@@ -278,7 +295,7 @@ class GaussianStep(DensityStep):
             near = 0.0 if lo <= m <= hi else min((lo - m) ** 2, (hi - m) ** 2)
             ldmax = -0.5 * near * q
             ln = log_gauss_integral_float(m, s, lo, hi)
-            self.e = np.exp((d * d) * (-0.5 * q) - ldmax) if ldmax else np.exp((d * d) * (-0.5 * q))
+            self.e = np.exp(d2 * (-0.5 * q) - ldmax) if ldmax else np.exp(d2 * (-0.5 * q))
             self.g = ldmax - ln
             self.ln = ln
             self.emin = math.exp(-0.5 * max((lo - m) ** 2, (hi - m) ** 2) * q - ldmax)
@@ -288,16 +305,16 @@ class GaussianStep(DensityStep):
             if not float(s_a.min()) > 0.0:
                 return False
             q = 1.0 / (s_a * s_a)
-            if float(m_a.min()) >= lo and float(m_a.max()) <= hi:
+            if inside:
                 # every mean inside the range: max ld = 0, and Φ(b) - Φ(a) (a <= 0 <= b) does not cancel
-                self.e = np.exp((d * d) * (-0.5 * q))
-                self.ln = np.log(special.ndtr((hi - m_a) / s_a) - special.ndtr((lo - m_a) / s_a)) + (
+                self.e = np.exp(d2 * (-0.5 * q))
+                self.ln = np.log(special.ndtr(hi_m / s_a) - special.ndtr(lo_m / s_a)) + (
                     np.log(s_a) + _LOG_SQRT_2PI)
                 self.g = -self.ln
             else:
                 near = np.where((m_a >= lo) & (m_a <= hi), 0.0, np.minimum((lo - m_a) ** 2, (hi - m_a) ** 2))
                 ldmax = -0.5 * near * q
-                self.e = np.exp((d * d) * (-0.5 * q) - ldmax)
+                self.e = np.exp(d2 * (-0.5 * q) - ldmax)
                 self.ln = log_gauss_integral(m_a, s_a, lo, hi)
                 self.g = ldmax - self.ln
         self.d, self.q, self.s = d, q, s
