@@ -432,6 +432,8 @@ class MixtureTop:
         n = len(self.summands)
         self._keys: list[tuple[Any, Any, Any] | None] = [None] * n
         self._terms: list[tuple[Any, float, float, float, float | None]] = [(None, 0.0, 0.0, 0.0, None)] * n
+        self._eg_keys: list[Any] = [None] * n
+        self._egs: list[Any] = [None] * n
 
     def _weights(self) -> list[Any]:
         cs = [h.get() for h in self.coefs]
@@ -450,12 +452,6 @@ class MixtureTop:
         if key is not None and key[0] is c and key[1] is st.e and key[2] is st.g:
             return self._terms[i]
         g = st.g
-        if type(c) is float and type(g) is float:
-            a: Any = c * math.exp(g)
-            amax = abs(a)
-        else:
-            a = c * np.exp(g)
-            amax = float(np.abs(a).max())
         if type(c) is float:
             csum, cmin = c * len(self.n_list), c
         elif c.shape == self.n_events.shape:
@@ -463,6 +459,18 @@ class MixtureTop:
         else:
             cb = np.broadcast_to(c, self.n_events.shape)
             csum, cmin = float(cb.sum()), float(cb.min())
+        if type(c) is float and type(g) is float:
+            a: Any = c * math.exp(g)
+            amax = abs(a)
+        else:
+            eg_key = self._eg_keys[i]
+            if eg_key is g:  # the same g (a step in the coefficient only): exp(g) kept
+                eg = self._egs[i]
+            else:
+                eg = math.exp(g) if type(g) is float else np.exp(g)
+                self._eg_keys[i], self._egs[i] = g, eg
+            a = c * eg
+            amax = float(a.max()) if cmin >= 0.0 else float(np.abs(a).max())  # (c >= 0: a >= 0)
         emin = st.emin
         low = a * emin if emin is not None and type(a) is float and a >= 0.0 else None
         out = (st.e * a, amax, csum, cmin, low)
