@@ -583,37 +583,45 @@ class ChannelPlan:
         """Gather the values and rerun the steps they change; None: not floats (the plan does not
         apply), False: a step does not apply to these values, True: ready."""
         vals = self._gather(values)
-        if not set(map(type, vals)) <= _FLOAT:
-            return None  # (arrays of values: the general path broadcasts them)
-        last = self._last
-        if last is not None and vals == last:
-            return self._valid
         slots_of = self.slots_of
+        sv = self.sv
+        src = self.slot_src
         dirty: set[int]
         if self._columns:
-            x = np.array(vals, dtype=float)
-            if last is None or not self._valid:
+            try:  # (an array among the values does not convert: the general path broadcasts it)
+                x = np.array(vals, dtype=float)
+            except (TypeError, ValueError):
+                return None
+            last_x = self._last_x
+            if last_x is None or not self._valid:
                 dirty = self._all_slots
             else:
-                changed = np.flatnonzero(x != self._last_x).tolist()
+                changed = (x != last_x).nonzero()[0].tolist()
+                if not changed:
+                    return True
                 dirty = set(slots_of[changed[0]]) if len(changed) == 1 else set().union(
                     *[slots_of[i] for i in changed])
             self._last_x = x
-        elif last is None or not self._valid:
-            x = None
-            dirty = self._all_slots
+            xl = x.tolist()
+            for k in dirty:
+                differ, where = src[k]
+                sv[k] = x[where] if differ else xl[where]
         else:  # floats only (one channel): a few names, compared in Python
-            x = None
-            dirty = set()
-            for i, (a, b) in enumerate(zip(vals, last, strict=True)):
-                if a != b:
-                    dirty.update(slots_of[i])
-        sv = self.sv
-        src = self.slot_src
-        for k in dirty:
-            differ, where = src[k]
-            sv[k] = x[where] if differ and x is not None else vals[where]
-        self._last = vals
+            if not set(map(type, vals)) <= _FLOAT:
+                return None  # (arrays of values: the general path broadcasts them)
+            last = self._last
+            if last is not None and vals == last:
+                return self._valid
+            if last is None or not self._valid:
+                dirty = self._all_slots
+            else:
+                dirty = set()
+                for i, (a, b) in enumerate(zip(vals, last, strict=True)):
+                    if a != b:
+                        dirty.update(slots_of[i])
+            for k in dirty:
+                sv[k] = vals[src[k][1]]
+            self._last = vals
         self._last_total = None
         ok = True
         valid = self._valid
@@ -623,6 +631,7 @@ class ChannelPlan:
                 break
         if not ok:
             self._last = None  # rerun everything next time
+            self._last_x = None
         self._valid = ok
         return ok
 
