@@ -16,8 +16,10 @@ The extended term of an extended mixture with one coefficient per summand cancel
 ``NLL = Σ_channels Σc - Σ w log s``.
 
 The reverse pass (:meth:`ChannelPlan.gradient`) differentiates the same steps: the analytic gradient of the
-batch for fits. Every plan is checked against the general path at its first use by its owner (``batch.py``,
-``gradient.py``), which turns it off for good on disagreement.
+batch for fits. Every plan (value and gradient) is checked at its first use by its owner (``batch.py``,
+``gradient.py``) against the batched tree, itself checked against the general path, and turned off for good
+on disagreement or error. The plan keeps state between calls (slot values, step values), behind a lock:
+threads may share one likelihood.
 """
 
 from __future__ import annotations
