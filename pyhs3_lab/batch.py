@@ -30,6 +30,7 @@ import numpy as np
 from .errors import PyHS3LabError
 from .evaluate import Evaluator
 from .ops.base import Array
+from .plan import ChannelPlan
 
 if TYPE_CHECKING:
     from .graph import Graph
@@ -237,6 +238,64 @@ class ChannelBatch(VerifiedBatch):
         self._dist_slots = {d: tuple(i for i, (name, _, _) in enumerate(self.slots) if name in graph.leaves(d))
                             for d in self._dists}
         self._memo: dict[str, tuple[tuple[Any, ...], Array]] = {}
+        #: the flat plan (pyhs3_lab.plan): None: not built yet; False: none for this tree
+        self._plan: ChannelPlan | bool | None = None
+        #: None: the plan is not checked yet; True: it agrees with the tree; False: off for good
+        self.plan_ok: bool | None = None
+        #: None: the plan's gradient is not checked yet; True: it agrees with the tree's; False: off for good
+        self.plan_grad_ok: bool | None = None
+        #: why the plan (or its gradient) was turned off, if it was
+        self.plan_fallback_reason: str | None = None
+
+    # -- the flat plan --------------------------------------------------------------------
+
+    def plan(self) -> ChannelPlan | None:
+        """The flat plan of this batch (built at first use), or None where it has none or was turned off."""
+        if self._plan is None:
+            from .plan import build_plan
+
+            self._plan = build_plan(self) or False
+            if self._plan is False:
+                self.plan_ok = False
+                self.plan_fallback_reason = "a kernel of the tree has no plan"
+        if self.plan_ok is False or not isinstance(self._plan, ChannelPlan):
+            return None
+        return self._plan
+
+    def _plan_nll(self, values: Mapping[str, Any]) -> float | None:
+        """The plan's NLL once checked; at its first use it is compared with the batched tree (itself checked
+        against the general path), whose value is returned; on disagreement or error the plan is off for good."""
+        plan = self.plan()
+        if plan is None:
+            return None
+        if self.plan_ok is True:
+            return plan.nll(values)
+        tree = self._tree_nll(values)
+        if tree is None:
+            return None
+        try:
+            with np.errstate(all="ignore"):
+                got = plan.nll(values)
+        except (PyHS3LabError, ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
+            self.plan_ok = False
+            self.plan_fallback_reason = f"{type(exc).__name__}: {exc}"
+            return tree
+        if got is None:
+            return tree  # the plan does not apply to these values: decide at the next call
+        if not (got == tree or abs(got - tree) <= CHECK_RTOL * max(1.0, abs(tree))):
+            self.plan_ok = False
+            self.plan_fallback_reason = f"plan {got!r} != batched tree {tree!r}"
+            return tree
+        self.plan_ok = True
+        return tree
+
+    def cached_nll(self, values: Mapping[str, Any]) -> float:
+        if self.ok is True and self.plan_ok is True:
+            assert isinstance(self._plan, ChannelPlan)
+            got = self._plan.nll(values)
+            if got is not None:
+                return got
+        return super().cached_nll(values)
 
     # -- evaluation -------------------------------------------------------------------------
 
@@ -265,6 +324,14 @@ class ChannelBatch(VerifiedBatch):
 
     def batched_nll(self, values: Mapping[str, Any]) -> float | None:
         """The summed NLL of the group's terms, or None where the batch does not apply (array values)."""
+        if self.plan_ok is not False:
+            got_plan = self._plan_nll(values)
+            if got_plan is not None:
+                return got_plan
+        return self._tree_nll(values)
+
+    def _tree_nll(self, values: Mapping[str, Any]) -> float | None:
+        """The batched NLL by the general evaluator on the broadcast tree."""
         got = self._slot_values(values)
         if got is None:
             return None

@@ -237,6 +237,30 @@ def aux_term_grad(term: _AuxTerm, values: Mapping[str, Any], wrt: frozenset[str]
 
 
 def batch_grad(batch: Any, values: Mapping[str, Any], wrt: frozenset[str]) -> Grad | None:
+    """d NLL / d θ of a :class:`~pyhs3_lab.batch.ChannelBatch`: by its flat plan (:mod:`pyhs3_lab.plan`) where
+    it has one, checked against the batched tree at first use (off for good on disagreement), else by the tree."""
+    if batch.ok is not True:
+        return None
+    plan = batch.plan() if batch.plan_ok is True else None
+    if plan is None or batch.plan_grad_ok is False:
+        return tree_batch_grad(batch, values, wrt)
+    got: Grad | None = plan.gradient(values, wrt)
+    if got is None:
+        return tree_batch_grad(batch, values, wrt)
+    if batch.plan_grad_ok is None:
+        ref = tree_batch_grad(batch, values, wrt)
+        if ref is None:
+            return None
+        ok = set(got) <= set(ref) and all(
+            abs(got.get(k, 0.0) - float(v)) <= BATCH_RTOL * max(1.0, abs(float(v))) for k, v in ref.items())
+        batch.plan_grad_ok = ok
+        if not ok:
+            batch.plan_fallback_reason = f"plan gradient {got!r} != batched tree {ref!r}"
+        return ref
+    return got
+
+
+def tree_batch_grad(batch: Any, values: Mapping[str, Any], wrt: frozenset[str]) -> Grad | None:
     """d NLL / d θ of a :class:`~pyhs3_lab.batch.ChannelBatch`: its channels in one vectorised pass.
 
     The batch's tree is evaluated once with every parameter that differs between channels as a
@@ -367,13 +391,16 @@ class LikelihoodGradient:
         #: why :meth:`supported` said no (fits then use MINUIT's numerical gradient)
         self.unsupported_reason: str | None = None
         self._index = {n: i for i, n in enumerate(self.names)}
-        #: id(batch) -> (batch, whether its vectorised gradient agreed with its channels one by one)
-        self._batch_ok: dict[int, tuple[Any, bool]] = {}
 
     def _batch(self, batch: Any, values: Mapping[str, Any]) -> Grad | None:
         """The batch's gradient, checked against its channels one by one at its first evaluation."""
-        known = self._batch_ok.get(id(batch))
-        if known is not None and known[1] is False:
+        # the verdict is kept on the batch, per set of parameters: a new fit (a new NLL) does not check again
+        checked: dict[frozenset[str], bool] | None = getattr(batch, "grad_checked", None)
+        if checked is None:
+            checked = {}
+            batch.grad_checked = checked
+        known = checked.get(self.wrt)
+        if known is False:
             return self._channels(batch, values)
         got = batch_grad(batch, values, self.wrt)
         if got is None:
@@ -383,10 +410,30 @@ class LikelihoodGradient:
             ok = ref is not None and all(
                 abs(got.get(k, 0.0) - float(v)) <= BATCH_RTOL * max(1.0, abs(float(v))) for k, v in ref.items()) \
                 and set(got) <= set(ref)
-            self._batch_ok[id(batch)] = (batch, ok)
+            checked[self.wrt] = ok
             if not ok:
                 return ref
         return got
+
+    def _aux(self, item: Any, values: Mapping[str, Any]) -> Grad | None:
+        """An aux term's gradient, or a group's (:mod:`pyhs3_lab.auxbatch`), checked against its terms one by
+        one at its first evaluation (the terms one by one for good if they disagree)."""
+        terms = getattr(item, "terms", None)
+        if terms is None:
+            return aux_term_grad(item, values, self.wrt)
+        got: Grad | None = item.gradient(values, self.wrt) if item.grad_ok is not False else None
+        if got is not None and item.grad_ok is True:
+            return dict(got)
+        ref: Grad = {}
+        for t in terms:
+            g = aux_term_grad(t, values, self.wrt)
+            if g is None:
+                return None
+            add_scaled(ref, g)
+        if got is not None:
+            item.grad_ok = set(got) <= set(ref) and all(
+                abs(got.get(k, 0.0) - float(v)) <= BATCH_RTOL * max(1.0, abs(float(v))) for k, v in ref.items())
+        return ref
 
     def _channels(self, batch: Any, values: Mapping[str, Any]) -> Grad | None:
         out: Grad = {}
@@ -410,8 +457,8 @@ class LikelihoodGradient:
                 parts.append(density_term_grad(t, values, self.wrt))
         if lik._count_terms:
             parts.append(counts_terms_grad(lik._count_terms, values, self.wrt))
-        for a in lik._aux_terms:
-            parts.append(aux_term_grad(a, values, self.wrt))
+        for a in lik._planned_aux_terms():
+            parts.append(self._aux(a, values))
         for g in parts:
             if g is None:
                 return None

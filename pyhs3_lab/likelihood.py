@@ -648,6 +648,17 @@ class Likelihood:
             self._plan = plan
         return plan[1]
 
+    def _planned_aux_terms(self) -> list[Any]:
+        """The aux terms, those of the same plannable type merged into one vectorised evaluation
+        (:mod:`pyhs3_lab.auxbatch`; checked against the terms one by one at its first evaluation)."""
+        plan: tuple[list[Any], list[Any]] | None = getattr(self, "_aux_plan", None)
+        if plan is None or plan[0] is not self._aux_terms:
+            from .auxbatch import plan_aux
+
+            plan = (self._aux_terms, plan_aux(self.model, self._aux_terms))
+            self._aux_plan = plan
+        return plan[1]
+
     def _counts_batch(self) -> Any:
         """The bin-count terms (HistFactory channels) as one vectorised evaluation, or None where they use
         the per-channel path (:mod:`pyhs3_lab.hfbatch`; checked against it at its first evaluation)."""
@@ -669,7 +680,7 @@ class Likelihood:
                 batch = self._counts_batch()
                 total += batch.cached_nll(full) if batch is not None else _shared_constraints(self._count_terms,
                                                                                                full)
-            for a in self._aux_terms:
+            for a in self._planned_aux_terms():
                 total += a.cached_nll(full)
         except PyHS3LabError:
             raise

@@ -24,6 +24,7 @@ from ..spec import Component, Ref, WorkspaceSpec, as_number, as_ref
 if TYPE_CHECKING:
     from ..evaluate import Evaluator
     from ..graph import Graph
+    from ..plan import PlanBuilder
     from ..registry import TypeInfo
 
 Array = NDArray[np.float64]
@@ -107,6 +108,11 @@ class Op:
     def constant_parameters(self) -> set[str]:
         """Parameters this kernel fixes (e.g. HistFactory gammas below the stat threshold)."""
         return set()
+
+    def plan(self, builder: PlanBuilder) -> Any:
+        """This kernel as a step of a precompiled plan (:mod:`pyhs3_lab.plan`): one of ``builder``'s steps,
+        or None (the default): a tree with this kernel keeps the general path."""
+        return None
 
 
 class FunctionOp(Op):

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from scipy.interpolate import PPoly
 
     from ..evaluate import Evaluator
+    from ..plan import PlanBuilder
     from ..spec import Ref
 
 Problems = list[tuple[str | None, str]]
@@ -79,6 +80,9 @@ class Product(FunctionOp):
 
     def value(self, ev: Evaluator) -> Array:
         return _f(reduce(np.multiply, (ev.value(s) for s in self.factors), 1.0))
+
+    def plan(self, builder: PlanBuilder) -> Any:
+        return builder.product(self.factors)
 
     def grad_value(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
         def others(i: int) -> Any:
@@ -181,6 +185,9 @@ class GenericFunction(FunctionOp):
 
     def value(self, ev: Evaluator) -> Array:
         return _f(self.expression.evaluate(ev.value))
+
+    def plan(self, builder: PlanBuilder) -> Any:
+        return builder.expression(self.expression)
 
     def grad_value(self, ev: Evaluator, wrt: frozenset[str]) -> Grad | None:
         expr = self.expression

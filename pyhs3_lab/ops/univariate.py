@@ -29,6 +29,7 @@ from .base import Array, BuildContext, DistributionOp, Grad
 
 if TYPE_CHECKING:
     from ..evaluate import Evaluator
+    from ..plan import PlanBuilder
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _SQRT_HALF = math.sqrt(0.5)
@@ -84,12 +85,24 @@ def log_std_gauss_integral(a: Any, b: Any) -> Array:
     return np.asarray(np.where(a < b, out, -np.inf))
 
 
+def log_gauss_integral_float(m: float, s: float, lo: float, hi: float) -> float:
+    """:func:`log_gauss_integral` for floats with ``s > 0`` (the same operations, without numpy)."""
+    fa, fb = (lo - m) / s, (hi - m) / s
+    if not fa < fb:
+        out = -math.inf if not (math.isnan(fa) or math.isnan(fb)) else math.nan
+    else:
+        if fa > 0.0:
+            fa, fb = -fb, -fa
+        out = _log_diff_exp_float(_log_ndtr_float(fb), _log_ndtr_float(fa)) + _LOG_SQRT_2PI
+    return out + math.log(s)
+
+
 def log_gauss_integral(mean: Any, sigma: Any, lo: Any, hi: Any) -> Array:
     """log ∫_lo^hi exp(-(x-mean)^2 / (2 sigma^2)) dx, accurate in the tails."""
     if np.ndim(mean) == 0 and np.ndim(sigma) == 0 and np.ndim(lo) == 0 and np.ndim(hi) == 0:
         m, s = float(mean), float(sigma)
         if s > 0.0:
-            return np.asarray(float(log_std_gauss_integral((float(lo) - m) / s, (float(hi) - m) / s)) + math.log(s))
+            return np.asarray(log_gauss_integral_float(m, s, float(lo), float(hi)))
     mean, sigma = _arr(mean), _arr(sigma)
     return np.asarray(log_std_gauss_integral((lo - mean) / sigma, (hi - mean) / sigma) + np.log(sigma))
 
@@ -243,6 +256,9 @@ class Gaussian(_Univariate):
             return None
         return log_gauss_integral(ev.value(self.mean), ev.value(self.sigma), *rng)
 
+    def plan(self, builder: PlanBuilder) -> Any:
+        return builder.gaussian(self.x, self.mean, self.sigma)
+
     def grad_log_density(self, ev: Evaluator, wrt: frozenset[str], adjoint: Any) -> Grad | None:
         x, mu, s = _arr(ev.value(self.x)), _arr(ev.value(self.mean)), _arr(ev.value(self.sigma))
         z = (x - mu) / s
@@ -310,6 +326,9 @@ class Exponential(_Univariate):
 
     def log_density(self, ev: Evaluator) -> Array:
         return np.asarray(-_arr(ev.value(self.c)) * _arr(ev.value(self.x)))
+
+    def plan(self, builder: PlanBuilder) -> Any:
+        return builder.exponential(self.x, self.c)
 
     def log_normalization(self, ev: Evaluator, observables: tuple[str, ...]) -> Array | None:
         rng = self._range(ev, observables)
