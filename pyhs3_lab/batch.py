@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -41,6 +41,9 @@ __all__ = ["ChannelBatch", "plan_terms"]
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: relative agreement a batch must reach with the general path at its first evaluation
 CHECK_RTOL = 1e-10
+#: entries (channels × events) per chunk of a large batch: batches of more than twice this many are evaluated
+#: chunk by chunk, so that a call's temporaries are a few MB whatever the size of the data
+CHUNK_ENTRIES = 1 << 17
 
 
 class _DensityLike(Protocol):
@@ -238,6 +241,15 @@ class ChannelBatch(VerifiedBatch):
         self._dist_slots = {d: tuple(i for i, (name, _, _) in enumerate(self.slots) if name in graph.leaves(d))
                             for d in self._dists}
         self._memo: dict[str, tuple[tuple[Any, ...], Array]] = {}
+        #: column ranges evaluated one after the other (one range covering everything for small data)
+        self.chunks: list[slice] = [slice(None)]
+        if data.size > 2 * CHUNK_ENTRIES:
+            step = max(1, CHUNK_ENTRIES // n)
+            self.chunks = [slice(a, min(a + step, width)) for a in range(0, width, step)]
+        self.chunked = len(self.chunks) > 1
+        #: the functions and distributions of the tree that do not depend on the data (shared across chunks)
+        self._param_only = frozenset(d for d in [self.dist, *graph.descendants(self.dist)]
+                                     if d in graph.nodes and obs not in graph.leaves(d))
         #: the flat plan (pyhs3_lab.plan): None: not built yet; False: none for this tree
         self._plan: ChannelPlan | bool | None = None
         #: None: the plan is not checked yet; True: it agrees with the tree; False: off for good
@@ -251,6 +263,13 @@ class ChannelBatch(VerifiedBatch):
 
     def plan(self) -> ChannelPlan | None:
         """The flat plan of this batch (built at first use), or None where it has none or was turned off."""
+        if self._plan is None and self.chunked:
+            # the plan keeps per-entry arrays between calls (several times the data); large data sets are
+            # evaluated chunk by chunk instead, where the per-call Python cost the plan saves is negligible
+            self._plan = False
+            self.plan_ok = False
+            self.plan_fallback_reason = (f"{self.data.size} entries: evaluated in {len(self.chunks)} chunks by the "
+                                         "batched tree (bounded memory), not by the plan")
         if self._plan is None:
             from .plan import build_plan
 
@@ -330,13 +349,67 @@ class ChannelBatch(VerifiedBatch):
                 return got_plan
         return self._tree_nll(values)
 
+    def chunk_evaluators(self, inputs: Mapping[str, Any]) -> Iterator[tuple[Evaluator, slice]]:
+        """An evaluator per chunk of columns (:attr:`chunks`), each with ``inputs`` and its part of the data;
+        what does not depend on the data (normalisation integrals, parameter-only functions) is computed in
+        the first and shared with the others."""
+        first: Evaluator | None = None
+        for sl in self.chunks:
+            ev = Evaluator(self.model.compiled, {**inputs, self.obs: self.data[:, sl]}, self.model.bounds,
+                           self.observables)
+            if self._inside:
+                ev._overridden = self.observables  # the data were checked against the range once
+            if first is not None:
+                ev._ln_cache.update(first._ln_cache)
+                ev._cache.update({k: v for k, v in first._cache.items() if k in self._param_only})
+            yield ev, sl
+            if first is None:
+                first = ev
+
+    def _extended_part(self, ev: Evaluator) -> float:
+        """Σ over channels of ν - n log ν (0 for a distribution that is not extended)."""
+        op = self.model.compiled.distribution(self.dist)
+        nu = op.expected_events(ev)
+        if nu is None:
+            return 0.0
+        if np.ndim(nu) == 0:
+            nu_f = float(nu)
+            return float(sum(_extended(nu_f, n) for n in self._n_list))
+        nu_a = np.broadcast_to(np.asarray(nu, dtype=float).reshape(-1, 1), self.n_events.shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ext = np.where(self.n_events == 0.0, nu_a, nu_a - self.n_events * np.log(nu_a))
+        return float(ext.sum())
+
+    def _weighted_sum(self, lp: Array, sl: slice) -> float:
+        """Σ w log p over the columns ``sl`` (padding and zero weights count 0, also against log 0)."""
+        if self.weights is None:
+            return float(lp.sum())
+        w = self.weights[:, sl]
+        with np.errstate(invalid="ignore"):
+            return float(np.where(w == 0.0, 0.0, w * lp).sum())
+
+    def _chunked_tree_nll(self, inputs: Mapping[str, Any]) -> float:
+        total = 0.0
+        last: Evaluator | None = None
+        for ev, sl in self.chunk_evaluators(inputs):
+            lp = np.asarray(ev.logpdf(self.dist))
+            shape = self.data[:, sl].shape
+            if lp.shape != shape:
+                lp = np.broadcast_to(lp, shape)
+            total -= self._weighted_sum(lp, sl)
+            last = ev
+        assert last is not None
+        return total + self._extended_part(last)
+
     def _tree_nll(self, values: Mapping[str, Any]) -> float | None:
-        """The batched NLL by the general evaluator on the broadcast tree."""
+        """The batched NLL by the general evaluator on the broadcast tree (chunk by chunk for large data)."""
         got = self._slot_values(values)
         if got is None:
             return None
         slot_vals, slot_keys = got
         inputs: dict[str, Any] = {name: v for (name, _, _), v in zip(self.slots, slot_vals, strict=True)}
+        if self.chunked:
+            return self._chunked_tree_nll(inputs)
         inputs[self.obs] = self.data
         ev = Evaluator(self.model.compiled, inputs, self.model.bounds, self.observables)
         if self._inside:
@@ -359,23 +432,7 @@ class ChannelBatch(VerifiedBatch):
         lp = np.asarray(lp)
         if lp.shape != self.data.shape:
             lp = np.broadcast_to(lp, self.data.shape)
-        if self.weights is None:
-            total = -float(lp.sum())
-        else:
-            with np.errstate(invalid="ignore"):  # a zero weight times log 0 is 0 (and padding has weight 0)
-                total = -float(np.where(self.weights == 0.0, 0.0, self.weights * lp).sum())
-        op = self.model.compiled.distribution(self.dist)
-        nu = op.expected_events(ev)
-        if nu is not None:
-            if np.ndim(nu) == 0:
-                nu_f = float(nu)
-                total += float(sum(_extended(nu_f, n) for n in self._n_list))
-            else:
-                nu_a = np.broadcast_to(np.asarray(nu, dtype=float).reshape(-1, 1), self.n_events.shape)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    ext = np.where(self.n_events == 0.0, nu_a, nu_a - self.n_events * np.log(nu_a))
-                total += float(ext.sum())
-        return total
+        return -self._weighted_sum(lp, slice(None)) + self._extended_part(ev)
 
     def general_nll(self, values: Mapping[str, Any]) -> float:
         return float(sum(t.cached_nll(values) for t in self.terms))

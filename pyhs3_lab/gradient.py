@@ -274,6 +274,9 @@ def tree_batch_grad(batch: Any, values: Mapping[str, Any], wrt: frozenset[str]) 
         return None
     slot_vals, slot_keys = got
     inputs: dict[str, Any] = {name: v for (name, _, _), v in zip(batch.slots, slot_vals, strict=True)}
+    twrt = frozenset(name for name, names, _ in batch.slots if not wrt.isdisjoint(names))
+    if batch.chunked:
+        return _chunked_tree_batch_grad(batch, inputs, twrt, wrt)
     inputs[batch.obs] = batch.data
     ev = Evaluator(batch.model.compiled, inputs, batch.model.bounds, batch.observables)
     if batch._inside:
@@ -282,7 +285,6 @@ def tree_batch_grad(batch: Any, values: Mapping[str, Any], wrt: frozenset[str]) 
         hit = batch._memo.get(d)
         if hit is not None and hit[0] == tuple([slot_keys[i] for i in idx]):
             ev._lp_cache[d] = hit[1]
-    twrt = frozenset(name for name, names, _ in batch.slots if not wrt.isdisjoint(names))
     lp = ev.logpdf(batch.dist)
     shape = (len(batch.terms), batch.data.shape[1])
     adjoint = np.full(shape, -1.0) if batch.weights is None else -batch.weights
@@ -291,18 +293,53 @@ def tree_batch_grad(batch: Any, values: Mapping[str, Any], wrt: frozenset[str]) 
     out = ev.grad_logpdf(batch.dist, twrt, adjoint)
     if out is None:
         return None
+    if not _extended_grad(batch, ev, out, twrt):
+        return None
+    return _slot_grads_to_names(batch, out, wrt, {})
+
+
+def _extended_grad(batch: Any, ev: Evaluator, out: Grad, twrt: frozenset[str]) -> bool:
+    """Add d/dθ Σ_channels (ν - n log ν) to ``out`` (nothing if not extended); False: no analytic derivative."""
     op = batch.model.compiled.distribution(batch.dist)
     nu = op.expected_events(ev)
-    if nu is not None:
-        gnu = ev.grad_expected_events(batch.dist, twrt)
-        if gnu is None:
-            return None
-        nu_c = np.broadcast_to(np.asarray(nu, dtype=float).reshape(-1, 1) if np.ndim(nu) else nu,
-                               batch.n_events.shape)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            factor = np.where(batch.n_events == 0.0, 1.0, 1.0 - batch.n_events / nu_c)
-        pullback(ev, out, gnu, factor)
+    if nu is None:
+        return True
+    gnu = ev.grad_expected_events(batch.dist, twrt)
+    if gnu is None:
+        return False
+    nu_c = np.broadcast_to(np.asarray(nu, dtype=float).reshape(-1, 1) if np.ndim(nu) else nu,
+                           batch.n_events.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(batch.n_events == 0.0, 1.0, 1.0 - batch.n_events / nu_c)
+    pullback(ev, out, gnu, factor)
+    return True
+
+
+def _chunked_tree_batch_grad(batch: Any, inputs: Mapping[str, Any], twrt: frozenset[str],
+                             wrt: frozenset[str]) -> Grad | None:
+    """:func:`tree_batch_grad` of a large batch, chunk by chunk (``batch.chunk_evaluators``): the derivatives
+    of Σ w log p add up over the chunks; the extended term is counted once."""
     res: Grad = {}
+    last: Evaluator | None = None
+    for ev, sl in batch.chunk_evaluators(inputs):
+        shape = batch.data[:, sl].shape
+        if np.shape(ev.logpdf(batch.dist)) != shape:
+            return None
+        adjoint = np.full(shape, -1.0) if batch.weights is None else -batch.weights[:, sl]
+        out = ev.grad_logpdf(batch.dist, twrt, adjoint)
+        if out is None:
+            return None
+        _slot_grads_to_names(batch, out, wrt, res)
+        last = ev
+    assert last is not None
+    ext: Grad = {}
+    if not _extended_grad(batch, last, ext, twrt):
+        return None
+    return _slot_grads_to_names(batch, ext, wrt, res)
+
+
+def _slot_grads_to_names(batch: Any, out: Grad, wrt: frozenset[str], res: Grad) -> Grad:
+    """Add the derivatives by slot (``out``: a float, or a column over channels) to ``res``, by parameter name."""
     for name, names, differ in batch.slots:
         v = out.get(name)
         if v is None:

@@ -98,3 +98,102 @@ def test_channels_of_different_structure_are_not_merged() -> None:
         got = lik.nll(pt)
         assert math.isfinite(got)
         assert got == pytest.approx(_general(lik, pt), rel=1e-12)
+
+
+def _unbinned_doc(n: int, weights: bool) -> dict[str, Any]:
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.normal(3.0, 0.5, n // 4), rng.exponential(2.0, n - n // 4)])
+    x = x[(x > 0.0) & (x < 10.0)]
+    data: dict[str, Any] = {"name": "d", "type": "unbinned", "axes": [{"name": "x", "min": 0.0, "max": 10.0}],
+                            "entries": [[float(v)] for v in x]}
+    if weights:
+        data["weights"] = [float(w) for w in rng.uniform(0.0, 2.0, len(x))]
+    return {
+        "metadata": {"hs3_version": "0.2"},
+        "distributions": [
+            {"name": "sig", "type": "gaussian_dist", "x": "x", "mean": "mu", "sigma": "sigma"},
+            {"name": "bkg", "type": "exponential_dist", "x": "x", "c": "c"},
+            {"name": "model", "type": "mixture_dist", "summands": ["sig", "bkg"],
+             "coefficients": ["nsig", "nbkg"], "extended": True},
+        ],
+        "data": [data],
+        "likelihoods": [{"name": "L", "distributions": ["model"], "data": ["d"]}],
+        "domains": [{"name": "dom", "type": "product_domain", "axes": [
+            {"name": "mu", "min": 0.0, "max": 10.0}, {"name": "sigma", "min": 0.05, "max": 3.0},
+            {"name": "c", "min": -2.0, "max": -0.01}, {"name": "nsig", "min": 0.0, "max": 2.0 * n},
+            {"name": "nbkg", "min": 0.0, "max": 2.0 * n}, {"name": "x", "min": 0.0, "max": 10.0}]}],
+        "parameter_points": [{"name": "start", "parameters": [
+            {"name": "mu", "value": 2.8}, {"name": "sigma", "value": 0.6}, {"name": "c", "value": -0.4},
+            {"name": "nsig", "value": 0.3 * n}, {"name": "nbkg", "value": 0.7 * n}]}],
+    }
+
+
+def _nll_and_grad(lik: Any, points: list[dict[str, float]]) -> list[tuple[float, np.ndarray]]:
+    from pyhs3_lab.fit import NLL
+
+    names = list(lik.floating)
+    nll = NLL(lik, names)
+    assert nll.has_grad
+    out = []
+    for pt in points:
+        x = np.array([pt.get(k, lik.init[k]) for k in names])
+        out.append((nll(x), np.asarray(nll.grad(x))))
+    return out
+
+
+@pytest.mark.parametrize("weights", [False, True])
+def test_large_batches_are_evaluated_in_chunks_with_the_same_results(weights: bool,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # a one-channel data set of ~2000 entries split into chunks of 300: NLL and gradient as without chunks
+    import pyhs3_lab.batch as batch_mod
+
+    doc = _unbinned_doc(2000, weights)
+    whole = pyhs3_lab.Workspace.load(doc).likelihood("L")
+    whole._planned_density_terms()  # its batch is built before the chunk size changes
+    monkeypatch.setattr(batch_mod, "CHUNK_ENTRIES", 300)
+    chunked = pyhs3_lab.Workspace.load(doc).likelihood("L")
+    rng = np.random.default_rng(2)
+    points = [dict(chunked.init)] + [{k: v * (1 + 0.03 * rng.normal()) for k, v in chunked.init.items()
+                                      if k in chunked.floating} for _ in range(3)]
+    for (f_c, g_c), (f_w, g_w) in zip(_nll_and_grad(chunked, points), _nll_and_grad(whole, points), strict=True):
+        assert f_c == pytest.approx(f_w, rel=1e-12)
+        np.testing.assert_allclose(g_c, g_w, rtol=1e-9, atol=1e-9)
+    for pt in points:
+        assert chunked.nll(pt) == pytest.approx(_general(chunked, pt), rel=1e-12)
+    (b,) = [t for t in chunked._planned_density_terms() if isinstance(t, ChannelBatch)]
+    assert b.chunked
+    assert len(b.chunks) == math.ceil(b.data.shape[1] / 300)
+    assert b.ok is True
+    assert b.plan_ok is False
+    assert "chunks" in (b.plan_fallback_reason or "")
+    assert b.grad_checked
+    assert all(b.grad_checked.values())
+    (w,) = [t for t in whole._planned_density_terms() if isinstance(t, ChannelBatch)]
+    assert not w.chunked
+    assert w.chunks == [slice(None)]
+
+
+@pytest.mark.skipif(not MULTI, reason="../shared/workspaces/pyhs3-benchmarks not available")
+def test_chunks_of_several_padded_channels(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 10 channels of different lengths (padded), chunks of 4 columns: per-channel parameters, shared ones
+    import pyhs3_lab.batch as batch_mod
+
+    name = "10ch_bkgRooExp_sigGauss_shapeFloat_npOn_constrGauss_yield1x.json"
+    whole = _likelihood(name)
+    whole._planned_density_terms()  # its batch is built before the chunk size changes
+    monkeypatch.setattr(batch_mod, "CHUNK_ENTRIES", 40)
+    chunked = _likelihood(name)
+    (b,) = [t for t in chunked._planned_density_terms() if isinstance(t, ChannelBatch)]
+    assert b.chunked
+    assert b.padded
+    assert len(b.chunks) > 3
+    points = [dict(chunked.init), {**chunked.init, "mu_sig": 1.3}]
+    for (f_c, g_c), (f_w, g_w) in zip(_nll_and_grad(chunked, points), _nll_and_grad(whole, points), strict=True):
+        assert f_c == pytest.approx(f_w, rel=1e-12)
+        np.testing.assert_allclose(g_c, g_w, rtol=1e-9, atol=1e-9)
+    (bw,) = [t for t in whole._planned_density_terms() if isinstance(t, ChannelBatch)]
+    assert not bw.chunked
+    assert b.grad_checked
+    assert all(b.grad_checked.values())
+    for pt in points:
+        assert chunked.nll(pt) == pytest.approx(_general(chunked, pt), rel=1e-11)
