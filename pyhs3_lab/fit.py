@@ -87,6 +87,8 @@ class NLL:
         # alone then uses ``grad`` only): :func:`fit` passes them explicitly, with ``has_grad``
         self.has_hessian = False
         self.has_g2 = False
+        #: HistFactory likelihoods: the NLL and gradient straight from ``x`` (no dict per call)
+        self._flat = likelihood._flat_counts(self.names, self._base)
 
     @property
     def start(self) -> Array:
@@ -101,13 +103,21 @@ class NLL:
         if self._abort is not None and self._abort():
             raise FitCancelled
         self.ncall += 1
-        vals = self._base.copy()
-        vals.update(zip(self.names, x.tolist(), strict=True))
-        try:
+        flat = self._flat
+        got: float | None = None
+        if flat is not None:
             with np.errstate(all="ignore"):
-                val = self.likelihood._evaluate(vals)
-        except EvaluationError:
-            val = math.nan
+                got = flat.nll(np.asarray(x, dtype=float))
+        if got is not None:
+            val = got
+        else:
+            vals = self._base.copy()
+            vals.update(zip(self.names, np.asarray(x, dtype=float).tolist(), strict=True))
+            try:
+                with np.errstate(all="ignore"):
+                    val = self.likelihood._evaluate(vals)
+            except EvaluationError:
+                val = math.nan
         if math.isfinite(val):
             if val > self.max_finite:
                 self.max_finite = val
@@ -125,14 +135,19 @@ class NLL:
             raise FitCancelled
         self.ngrad += 1
         xs = np.asarray(x, dtype=float)
-        vals = self._base.copy()
-        vals.update(zip(self.names, xs.tolist(), strict=True))
-        got: Array | None
-        try:
+        got: Array | None = None
+        flat = self._flat
+        if flat is not None:
             with np.errstate(all="ignore"):
-                got = self._gradient(vals)
-        except EvaluationError:
-            got = None
+                got = flat.grad(xs, self._gradient)
+        if got is None:
+            vals = self._base.copy()
+            vals.update(zip(self.names, xs.tolist(), strict=True))
+            try:
+                with np.errstate(all="ignore"):
+                    got = self._gradient(vals)
+            except EvaluationError:
+                got = None
         if got is None or not np.all(np.isfinite(got)):
             from .gradient import numerical_gradient
 
