@@ -109,6 +109,11 @@ def _others(x: Array) -> Array:
     return pre * suf
 
 
+def _rowprod(m: Array) -> Array:
+    """Π over each row (the single column as it is)."""
+    return m[:, 0] if m.shape[1] == 1 else np.asarray(m.prod(axis=1))
+
+
 class CountsBatch(VerifiedBatch):
     """The bin-count terms of a likelihood (HistFactory channels) as one vectorised evaluation.
 
@@ -184,6 +189,7 @@ class CountsBatch(VerifiedBatch):
         self.counts: Array = _cat([np.asarray(t.counts, dtype=float).ravel() for t in self.terms], float)
         self.const = float(sum(t.const for t in self.terms))
         self._empty_bins = self.counts == 0.0
+        self._no_empty_bins = not self._empty_bins.any()
 
         # constraint terms: each parameter's once, the first channel's (as _shared_constraints)
         seen: dict[str, ConstraintSpec] = {}
@@ -278,8 +284,8 @@ class CountsBatch(VerifiedBatch):
                                  for s in pois], dtype=np.intp)
         self.p_tau = np.asarray([s.tau for s in pois], dtype=float)
         self._tail = np.asarray(tail, dtype=float)
-        self._lgamma: tuple[Array, Array] | None = None
-        self._last_vec: tuple[Array, float] | None = None
+        self._lgamma: tuple[bytes, Array, bool] | None = None
+        self._last_vec: tuple[bytes, float] | None = None
 
     # -- evaluation ---------------------------------------------------------------------------
 
@@ -305,7 +311,7 @@ class CountsBatch(VerifiedBatch):
         st: dict[str, Any] = {}
         n_inst = self.n_inst
         nfm = ve[self.nf] if self.nf.shape[1] else None
-        scale = nfm.prod(axis=1) if nfm is not None else np.ones(n_inst)
+        scale = _rowprod(nfm) if nfm is not None else np.ones(n_inst)
         if keep:
             st["nfm"], st["nf"] = nfm, scale
         if self.ns_groups:
@@ -319,7 +325,7 @@ class CountsBatch(VerifiedBatch):
             nv = np.concatenate([*vals, (0.0, 1.0)])
             add = nv[self.ns_add].sum(axis=1) if self.ns_add is not None else np.zeros(n_inst)
             mm = nv[self.ns_mul] if self.ns_mul is not None else None
-            mult = mm.prod(axis=1) if mm is not None else np.ones(n_inst)
+            mult = _rowprod(mm) if mm is not None else np.ones(n_inst)
             norm = (1.0 + add) * mult
             if self.conventions == "root":
                 dead = norm <= 0
@@ -347,7 +353,7 @@ class CountsBatch(VerifiedBatch):
                 base = self.nominal
             if self.hs_mul is not None:
                 hm = np.concatenate([hv, (1.0, 1.0)])[self.hs_mul]
-                ratio = hm.prod(axis=1)
+                ratio = _rowprod(hm)
                 contents = base * ratio
             else:
                 hm, ratio, contents = None, None, base
@@ -359,7 +365,7 @@ class CountsBatch(VerifiedBatch):
             if keep:
                 st.update(hv=hv, base=base, hm=hm, ratio=ratio)
         gm = ve[self.g] if self.g.shape[1] else None
-        factors = gm.prod(axis=1) if gm is not None else None
+        factors = _rowprod(gm) if gm is not None else None
         weights = contents * scale[self.inst]
         if factors is not None:
             weights = weights * factors
@@ -384,28 +390,34 @@ class CountsBatch(VerifiedBatch):
             if self.g_fin.size:
                 norm = norm.copy()
                 norm[self.g_fin] = _log_gauss_norm(theta[self.g_fin], self.g_sigma[self.g_fin], self.g_lo, self.g_hi)
-            total += float(np.sum(-0.5 * z * z - norm))
+            total += float((-0.5 * z * z - norm).sum())
         if self.p_par.size:
             n = ve[self.p_obs]
             lam = ve[self.p_par] * self.p_tau
+            key = n.tobytes()
             lg = self._lgamma
-            if lg is None or not np.array_equal(lg[0], n):
-                lg = self._lgamma = (n, special.gammaln(n + 1.0))
-            total += float(np.sum(special.xlogy(n, lam) - lam - lg[1]))
+            if lg is None or lg[0] != key:  # the global observables change only with toys
+                lg = self._lgamma = (key, special.gammaln(n + 1.0), bool(np.all(n != 0.0)))
+            # xlogy(n, λ) is n log λ where n != 0
+            logs = n * np.log(lam) if lg[2] else special.xlogy(n, lam)
+            total += float((logs - lam - lg[1]).sum())
         return total
 
     def nll_vector(self, v: Array) -> float:
         """The NLL of the channels and their constraint terms at the vector ``v`` of :attr:`inputs`
         (remembered for the last ``v``)."""
         last = self._last_vec
-        if last is not None and np.array_equal(last[0], v):
+        key = v.tobytes()
+        if last is not None and last[0] == key:
             return last[1]
         ve = np.concatenate((v, self._tail))
         with np.errstate(divide="ignore", invalid="ignore"):
             nu, _ = self._forward(ve, False)
-            main = float(np.sum(nu - special.xlogy(self.counts, nu)))
+            # xlogy(n, ν) is n log ν where n != 0
+            logs = self.counts * np.log(nu) if self._no_empty_bins else special.xlogy(self.counts, nu)
+            main = float((nu - logs).sum())
             val = main + self.const - self._constraint_logs(ve)
-        self._last_vec = (v.copy(), val)  # one assignment: safe when threads share it
+        self._last_vec = (key, val)  # one assignment: safe when threads share it
         return val
 
     def grad_vector(self, v: Array) -> Array:
