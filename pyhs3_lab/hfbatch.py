@@ -286,6 +286,9 @@ class CountsBatch(VerifiedBatch):
         self._tail = np.asarray(tail, dtype=float)
         self._lgamma: tuple[bytes, Array, bool] | None = None
         self._last_vec: tuple[bytes, float] | None = None
+        self._htable: tuple[Any, ...] | None = None
+        #: None: the analytic Hessian not checked yet; True/False: it agreed with differences of the gradient
+        self.hessian_ok: bool | None = None
 
     # -- evaluation ---------------------------------------------------------------------------
 
@@ -333,7 +336,7 @@ class CountsBatch(VerifiedBatch):
                 if keep:
                     st["dead"] = dead
             if keep:
-                st.update(ns_d=np.concatenate(dvals), add=add, mm=mm, mult=mult, norm=norm)
+                st.update(ns_d=np.concatenate(dvals), nv=nv, add=add, mm=mm, mult=mult, norm=norm)
             scale = scale * norm
         contents = self.nominal
         if self.hs_groups:
@@ -487,6 +490,161 @@ class CountsBatch(VerifiedBatch):
             out -= np.bincount(self.p_par, weights=grad, minlength=n_ext)
         return out[:len(self.inputs)]
 
+    def _hessian_table(self) -> tuple[Any, ...]:
+        """Per entry: its factors (ν_e is their product: the sum of nominal and additive histosys terms, the
+        sum 1 + additive normsys terms, and every multiplicative term) and its terms (each a function of one
+        parameter, in one factor), as padded index matrices into the per-call vectors of
+        :meth:`hessian_vector`."""
+        if self._htable is not None:
+            return self._htable
+        n_ext = len(self.inputs) + self._tail.size
+        off_ns = n_ext
+        off_hs = off_ns + self.n_ns + 2
+        off_base = off_hs + self.n_hs
+        off_add = off_base + self.n_entries
+        one_f = off_add + self.n_inst
+        n_h = len(self.names)
+        ns_par = self.ns_par.tolist()
+        hs_par = self.hs_par.tolist()
+        hs_add: list[list[int]] = [[] for _ in range(self.n_entries)]
+        for k, (e, add) in enumerate(zip(self.hs_ent.tolist(), self.hs_is_add.tolist(), strict=True)):
+            if add:
+                hs_add[e].append(k)
+
+        def row(m: IntArray | None, i: int, pad: int) -> list[int]:
+            return [] if m is None else [x for x in m[i].tolist() if x != pad]
+
+        inst = self.inst.tolist()
+        f_rows: list[list[int]] = []
+        t_rows: list[list[tuple[int, int, int]]] = []  # (index in the term vectors, factor column, parameter)
+        for e in range(self.n_entries):
+            i = inst[e]
+            factors = [off_base + e, off_add + i]
+            terms = [(off_hs + k, 0, hs_par[k]) for k in hs_add[e]]
+            terms += [(off_ns + k, 1, ns_par[k]) for k in row(self.ns_add, i, self.n_ns)]
+            for j in row(self.nf, i, self._one) + row(self.g, e, self._one):
+                terms.append((j, len(factors), j))
+                factors.append(j)
+            for k in row(self.ns_mul, i, self.n_ns + 1):
+                terms.append((off_ns + k, len(factors), ns_par[k]))
+                factors.append(off_ns + k)
+            for k in row(self.hs_mul, e, self.n_hs):
+                terms.append((off_hs + k, len(factors), hs_par[k]))
+                factors.append(off_hs + k)
+            f_rows.append(factors)
+            t_rows.append(terms)
+        fi = _padded(f_rows, one_f)
+        width = max((len(t) for t in t_rows), default=0)
+        ti = np.full((self.n_entries, width), self._one, dtype=np.intp)  # pads: the constant 1 (no derivative)
+        tf = np.zeros((self.n_entries, width), dtype=np.intp)
+        tp = np.full((self.n_entries, width), n_h, dtype=np.intp)  # pads: a parameter dropped at the end
+        for e, terms in enumerate(t_rows):
+            for c, (a, b, p) in enumerate(terms):
+                ti[e, c], tf[e, c], tp[e, c] = a, b, p
+        self._htable = (fi, ti, tf, tp, n_h)
+        return self._htable
+
+    def hessian_vector(self, v: Array) -> Array | None:
+        """d² NLL / d θ d θ' for the modifier parameters :attr:`names` (the first entries of :attr:`inputs`):
+        ν is, per entry, a product of factors that are each linear in its terms, so its second derivatives
+        are products of the other factors times the terms' derivatives; plus Σ n/ν² ∂ν ∂ν, and the constraint
+        terms' second derivatives. None where it does not apply (ROOT's clipping of ν or of a normalisation
+        is active, a constraint on a parameter without modifier): the caller takes differences of the gradient."""
+        if (self.g_par.size and int(self.g_par.max()) >= len(self.names)) or \
+                (self.p_par.size and int(self.p_par.max()) >= len(self.names)):
+            return None
+        fi, ti, tf, tp, n_h = self._hessian_table()
+        ve = np.concatenate((v, self._tail))
+        n_ext = ve.size
+        with np.errstate(divide="ignore", invalid="ignore"):
+            nu, st = self._forward(ve, True)
+            if ("clip" in st and st["clip"].any()) or ("dead" in st and st["dead"].any()):
+                return None
+            resid = np.where(self._empty_bins, 1.0, 1.0 - self.counts / nu)
+            curv = np.where(self._empty_bins, 0.0, self.counts / (nu * nu))
+        ns_v = st["nv"] if "nv" in st else np.zeros(2)
+        ns_d = np.concatenate([st["ns_d"], (0.0, 0.0)]) if "ns_d" in st else np.zeros(2)
+        ns_d2 = np.concatenate([*(term.second(ve[p]) for term, p in self.ns_groups), (0.0, 0.0)])
+        hs_v = st.get("hv", np.zeros(0))
+        hs_d = st.get("hs_d", np.zeros(0))
+        hs_d2 = np.concatenate([term.second(ve[p]) for term, _, p in self.hs_groups]) if self.hs_groups \
+            else np.zeros(0)
+        d_ve = np.zeros(n_ext)
+        d_ve[:len(self.inputs)] = 1.0
+        tv = np.concatenate((ve, ns_v, hs_v))
+        td1 = np.concatenate((d_ve, ns_d, hs_d))
+        td2 = np.concatenate((np.zeros(n_ext), ns_d2, hs_d2))
+        base = st.get("base", self.nominal)
+        add = st["add"] if "add" in st else np.zeros(self.n_inst)
+        fv = np.concatenate((tv, base, 1.0 + add, (1.0,)))
+        r_e = resid[self.bins]
+        n1 = n_h + 1
+        hess = np.zeros(n1 * n1)
+        diag = np.zeros(n1)
+        j_rows: list[Any] = []
+        j_cols: list[Any] = []
+        j_vals: list[Array] = []
+        n_f, n_t = fi.shape[1], ti.shape[1]
+        step = max(1, int(2_000_000 // max(1, n_t * n_t + n_f * n_f)))
+        for c0 in range(0, self.n_entries, step):
+            sl = slice(c0, c0 + step)
+            x = fv[fi[sl]]
+            tfc, pc = tf[sl], tp[sl]
+            e1 = np.take_along_axis(_others(x), tfc, axis=1)
+            d1 = td1[ti[sl]]
+            d2 = td2[ti[sl]]
+            rc = r_e[sl]
+            jv = e1 * d1
+            j_rows.append(np.broadcast_to(self.bins[sl][:, None], jv.shape).ravel())
+            j_cols.append(pc.ravel())
+            j_vals.append(jv.ravel())
+            diag += np.bincount(pc.ravel(), weights=(rc[:, None] * e1 * d2).ravel(), minlength=n1)
+            # Π of the factors other than a and b (0 where another factor is 0)
+            zero = x == 0.0
+            safe = np.where(zero, 1.0, x)
+            prod = safe.prod(axis=1)
+            nz = zero.sum(axis=1)
+            sa = np.take_along_axis(safe, tfc, axis=1)
+            za = np.take_along_axis(zero, tfc, axis=1)
+            left = nz[:, None, None] - za[:, :, None] - za[:, None, :]
+            e2 = np.where(left == 0, prod[:, None, None] / (sa[:, :, None] * sa[:, None, :]), 0.0)
+            e2 = np.where(tfc[:, :, None] == tfc[:, None, :], 0.0, e2)
+            w = (rc[:, None, None] * e2) * (d1[:, :, None] * d1[:, None, :])
+            hess += np.bincount((pc[:, :, None] * n1 + pc[:, None, :]).ravel(), weights=w.ravel(), minlength=n1 * n1)
+        h = hess.reshape(n1, n1)
+        h[np.diag_indices(n1)] += diag
+        from scipy import sparse
+
+        jac = sparse.csr_matrix((np.concatenate(j_vals), (np.concatenate(j_rows), np.concatenate(j_cols))),
+                                shape=(self.n_bins, n1))
+        h += (jac.T @ sparse.diags(curv) @ jac).toarray()
+        # constraint terms: -d² log / d θ²
+        if self.g_par.size:
+            theta = ve[self.g_par]
+            sigma = self.g_sigma
+            d2g = 1.0 / (sigma * sigma)
+            fin = self.g_fin
+            if fin.size:  # the normalisation over a finite range: differences of its analytic derivative
+                sg = sigma[fin]
+
+                def dlogz(th: Array) -> Array:
+                    a, b = (self.g_lo - th) / sg, (self.g_hi - th) / sg
+                    log_z = _log_gauss_norm(th, sg, self.g_lo, self.g_hi) - np.log(sg) - _LOG_SQRT_2PI
+                    with np.errstate(over="ignore", under="ignore"):
+                        return np.asarray((np.exp(-0.5 * a * a - _LOG_SQRT_2PI - log_z)
+                                           - np.exp(-0.5 * b * b - _LOG_SQRT_2PI - log_z)) / sg)
+
+                th = theta[fin]
+                hh = 1e-5 * np.maximum(1.0, np.abs(th))
+                d2g = np.array(np.broadcast_to(d2g, theta.shape))
+                d2g[fin] -= (dlogz(th + hh) - dlogz(th - hh)) / (2 * hh)
+            h[self.g_par, self.g_par] += d2g
+        if self.p_par.size:
+            n = ve[self.p_obs]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                h[self.p_par, self.p_par] += np.where(n == 0, 0.0, n / (ve[self.p_par] ** 2))
+        return np.asarray(h[:n_h, :n_h], dtype=float)
+
     def batched_nll(self, values: Mapping[str, Any]) -> float | None:
         """The NLL of the channels and their constraint terms; None for values it does not take."""
         v = self.vector(values)
@@ -538,6 +696,25 @@ class FlatCounts:
         out = np.zeros(len(self.names))
         out[self.src] = g[self.dst]
         return out
+
+    def hessian(self, x: Array, gradient: Any) -> Array | None:
+        """d² NLL / dx² (:meth:`CountsBatch.hessian_vector`) where the gradient is the checked vectorised one;
+        None where it does not apply (the caller takes differences of the gradient)."""
+        if self.batch.ok is not True or not gradient.counts_batch_ok(self.batch) or self.batch.hessian_ok is False:
+            return None
+        h = self.batch.hessian_vector(self._vector(x))
+        if h is None:
+            return None
+        keep = self.dst < h.shape[0]
+        src, dst = self.src[keep], self.dst[keep]
+        out = np.zeros((len(self.names), len(self.names)))
+        out[np.ix_(src, src)] = h[np.ix_(dst, dst)]
+        return out
+
+    def interpolated(self) -> set[int]:
+        """Positions in ``names`` of the parameters of normsys and histosys terms (kinks at 0 and ±1)."""
+        pars = set(self.batch.ns_par.tolist()) | set(self.batch.hs_par.tolist())
+        return {int(i) for i, d in zip(self.src.tolist(), self.dst.tolist(), strict=True) if d in pars}
 
 
 def plan_counts(model: Model, terms: Sequence[_CountsLike],

@@ -231,3 +231,68 @@ def test_prepared_histosys_terms(code: int) -> None:
     assert term.kind == kind
     np.testing.assert_allclose(val, ref, rtol=1e-14, atol=1e-14)
     np.testing.assert_allclose(dval, histosys_term_grad(code, alpha, nom, lo, hi)[1], rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("conventions", ["root", "pyhf"])
+def test_analytic_hessian_equals_differences_of_the_gradient(conventions: str) -> None:
+    lik = Workspace(**_every_code_doc()).likelihood("L", conventions=conventions)
+    nll = NLL(lik, list(lik.floating))
+    assert nll._flat is not None
+    x0 = nll.start
+    nll(x0)
+    nll.grad(x0)
+    rng = np.random.default_rng(5)
+    lims = [nll._parameters[n] for n in nll.names]
+    for _ in range(3):  # away from the kinks of the interpolation at alpha = 0
+        x = np.array([np.clip(v, lim[0] + 1e-3, lim[1] - 1e-3) if lim else v
+                      for v, lim in zip(x0 + 0.1 * rng.normal(size=x0.size), lims, strict=True)])
+        hess = nll._flat.hessian(x, nll._gradient)
+        assert hess is not None
+        np.testing.assert_allclose(hess, hess.T, rtol=1e-12, atol=1e-12)
+        fd = np.empty_like(hess)
+        for i in range(x.size):
+            h = 1e-5 * max(1.0, abs(x[i]))
+            up, down = x.copy(), x.copy()
+            up[i] += h
+            down[i] -= h
+            fd[:, i] = (nll.grad(up) - nll.grad(down)) / (2 * h)
+        scale = np.maximum(1.0, np.abs(fd).max(axis=0))
+        np.testing.assert_allclose(hess / scale, fd / scale, rtol=0, atol=1e-5)
+    assert nll.hessian(x).shape == (x.size, x.size)
+    assert lik._counts_batch().hessian_ok is True
+
+
+def test_an_analytic_hessian_that_disagrees_is_not_used() -> None:
+    lik = Workspace(**_every_code_doc()).likelihood("L", conventions="pyhf")
+    batch = lik._counts_batch()
+    assert isinstance(batch, CountsBatch)
+    right = batch.hessian_vector
+
+    def wrong(v: np.ndarray) -> np.ndarray | None:
+        h = right(v)
+        return None if h is None else h * 1.01
+
+    batch.hessian_vector = wrong  # type: ignore[method-assign]
+    nll = NLL(lik, list(lik.floating))
+    x = nll.start + 0.05
+    nll(x)
+    nll.grad(x)
+    got = nll.hessian(x)
+    assert batch.hessian_ok is False
+    ref = right(nll._flat._vector(x)) if nll._flat is not None else None
+    assert ref is not None
+    # the differences of the gradient, not the wrong matrix
+    assert not np.allclose(got, 1.01 * ref[:got.shape[0], :got.shape[0]], rtol=1e-4)
+
+
+def test_fit_with_the_analytic_hessian_agrees_with_minuit_alone() -> None:
+    lik = Workspace(**_every_code_doc()).likelihood("L", conventions="pyhf")
+    # k_sig fixed: with it, mu · k_sig is a flat direction
+    res = lik.fit(tolerance=1e-4, fixed=["k_sig"])
+    ref = lik.fit(tolerance=1e-4, hessian=False, fixed=["k_sig"])
+    assert res.valid
+    assert ref.valid
+    assert res.fval == pytest.approx(ref.fval, abs=1e-5)
+    for name in res.parameters:
+        assert abs(res.values[name] - ref.values[name]) <= 2e-2 * ref.errors[name], name
+        assert res.errors[name] == pytest.approx(ref.errors[name], rel=2e-2), name
