@@ -32,6 +32,9 @@ __all__ = ["NLL", "FitResult", "ProfileResult", "fit", "profile"]
 #: differences of the gradient by default (``fit(hessian=None)``): 2 gradients per parameter instead of MINUIT's
 #: ~n²/2 NLL values (HistFactory benchmark, 12 parameters: 2× faster; 102 parameters: 4-9×)
 HESSIAN_AUTO_MIN = 10
+#: fits with an analytic Hessian (HistFactory) and at least this many floating parameters run MIGRAD with
+#: strategy 0 and take the covariance from the analytic Hessian instead of MINUIT's HESSE (``fit(strategy=None)``)
+LARGE_FIT_MIN = 500
 
 
 class FitCancelled(Exception):
@@ -436,7 +439,7 @@ def fit(
     values: Mapping[str, float] | None = None,
     minos: Iterable[str] | str | None = None,
     hesse: bool = True,
-    strategy: int = 1,
+    strategy: int | None = None,
     tolerance: float | None = None,
     ncall: int | None = None,
     abort: Callable[[], bool] | None = None,
@@ -461,7 +464,13 @@ def fit(
     hesse
         Run HESSE after MIGRAD (default True).
     strategy, tolerance, ncall
-        Passed to iminuit (``Minuit.strategy``, ``Minuit.tol``, ``migrad(ncall=...)``).
+        Passed to iminuit (``Minuit.strategy``, ``Minuit.tol``, ``migrad(ncall=...)``). ``strategy=None``
+        (default) is 1, except for fits of at least :data:`LARGE_FIT_MIN` parameters with an analytic
+        Hessian (HistFactory): there MINUIT's own HESSE costs minutes (its matrix algebra is O(n³) with
+        large constants: 42 s at 1500 parameters), so MIGRAD runs with strategy 0 and the covariance is
+        the inverse of the analytic Hessian at the minimum (what HESSE computes from it, in external
+        coordinates), with the EDM recomputed from it (MIGRAD again if it is above the goal); a fit with
+        a parameter at a limit, or a Hessian that is not positive definite, gets MINUIT's HESSE.
     abort
         Called before each NLL evaluation; returning True cancels the fit, which then returns
         ``valid=False`` with message ``"cancelled"``.
@@ -522,6 +531,12 @@ def fit(
     analytic = nll.has_grad
     if hessian is None:
         hessian = len(floating) >= HESSIAN_AUTO_MIN
+    large = (strategy is None and analytic and bool(hessian) and len(floating) >= LARGE_FIT_MIN
+             and nll._flat is not None)
+    if strategy is None:
+        strategy = 0 if large else 1
+    own_cov: Array | None = None
+    own: tuple[Array, Array, float, float] | None = None
 
     def minuit(start: Array, with_hessian: bool) -> Any:
         with warnings.catch_warnings():
@@ -543,9 +558,17 @@ def fit(
     message = ""
     try:
         m.migrad(ncall=ncall)
-        if hesse and m.valid:
+        if large:
+            own = _own_hesse(m, nll)
+            if own is not None:
+                own_cov = own[0]
+                m.values = own[1]  # Newton steps may have moved it
+            elif hesse and m.valid:
+                m.hesse()
+        elif hesse and m.valid:
             m.hesse()
-        if analytic and hessian and not _status_message(m)[0] and not m.fmin.has_reached_call_limit:
+        if own_cov is None and analytic and hessian and not _status_message(m)[0] \
+                and not m.fmin.has_reached_call_limit:
             # the Hessian from differences of the gradient can mislead MIGRAD or HESSE in degenerate fits
             # (parameters at limits, flat directions, the error wall): again with MINUIT's own second derivatives
             m = minuit(x0, False)  # from the start: the first attempt may have wandered along a flat direction
@@ -553,7 +576,10 @@ def fit(
             m.migrad(ncall=ncall)
             if hesse and m.valid:
                 m.hesse()
-        valid, message = _status_message(m)
+        if own_cov is not None:
+            valid, message = bool(m.fmin.is_valid), "converged (covariance: the inverse of the analytic Hessian)"
+        else:
+            valid, message = _status_message(m)
         if minos_names and valid:
             try:
                 m.minos(*minos_names)
@@ -565,7 +591,95 @@ def fit(
         valid, message = False, "cancelled"
     except PyHS3LabError as exc:
         valid, message = False, f"the NLL could not be evaluated: {exc}"
-    return _result(likelihood, m, nll, floating, fixed_names, valid, message, minos_names)
+    return _result(likelihood, m, nll, floating, fixed_names, valid, message, minos_names,
+                   own if own_cov is not None else None, hesse)
+
+
+def _own_hesse(m: Any, nll: NLL) -> tuple[Array, Array, float, float] | None:
+    """The covariance of a large fit as the inverse of the analytic Hessian at MIGRAD's minimum, with the EDM
+    recomputed from it; where that EDM is above MINUIT's goal (MIGRAD's own estimate after strategy 0 is rough),
+    Newton steps with the analytic Hessian finish the minimisation (at most five, each inside the limits and
+    not increasing the NLL). Returns (covariance, x, NLL, EDM), or None: MINUIT's HESSE instead (MIGRAD not
+    valid, a parameter at a limit, no checked analytic Hessian, not positive definite, no convergence)."""
+    if not m.valid or m.fmin.has_parameters_at_limit or m.fmin.has_reached_call_limit:
+        return None
+    flat = nll._flat
+    if flat is None:
+        return None
+    x = np.array(m.values, dtype=float)
+    f = float(m.fval)
+    lo = np.array([lim[0] if lim is not None else -math.inf for lim in nll._parameters.values()])
+    hi = np.array([lim[1] if lim is not None else math.inf for lim in nll._parameters.values()])
+    for _ in range(6):
+        with np.errstate(all="ignore"):
+            hess = flat.hessian(x, nll._gradient)
+        if hess is None or flat.batch.hessian_ok is not True or not np.all(np.isfinite(hess)):
+            return None
+        try:
+            chol = np.linalg.cholesky(hess)
+        except np.linalg.LinAlgError:
+            return None
+        inv_l = np.linalg.inv(chol)
+        cov = inv_l.T @ inv_l  # errordef 1/2: the covariance is the inverse Hessian of the NLL
+        g = nll.grad(x)
+        step = -(cov @ g)
+        edm = -0.5 * float(g @ step)
+        if not math.isfinite(edm):
+            return None
+        if edm <= m.fmin.edm_goal:
+            return np.asarray(0.5 * (cov + cov.T), dtype=float), x, f, edm
+        y = x + step
+        if not np.all((y > lo) & (y < hi)):
+            return None
+        f_new = nll(y)
+        if not f_new <= f + 1e-9 * max(1.0, abs(f)):
+            return None
+        x, f = y, f_new
+    return None
+
+
+def _minuit_errors(cov: Array, x: Array, limits: Sequence[tuple[float, float] | None]) -> list[float]:
+    """The parabolic errors as MINUIT reports them from the external covariance ``cov`` at ``x``: √cov_ii, and
+    for a parameter with limits the mean of |x(θ ± δ) - x| in MINUIT's internal coordinate θ, with
+    δ = √cov_ii / (dx/dθ) (Minuit2 ``MnUserTransformation::Int2extError``)."""
+    out: list[float] = []
+    for i, lim in enumerate(limits):
+        sd = math.sqrt(cov[i, i]) if cov[i, i] >= 0 else math.nan
+        if lim is None or not math.isfinite(sd):
+            out.append(sd)
+            continue
+        lo, hi = lim
+        v = float(x[i])
+
+        def ext(t: float, lo: float = lo, hi: float = hi) -> float:
+            if math.isfinite(lo) and math.isfinite(hi):
+                return lo + 0.5 * (hi - lo) * (math.sin(t) + 1.0)
+            if math.isfinite(lo):
+                return lo - 1.0 + math.sqrt(t * t + 1.0)
+            return hi + 1.0 - math.sqrt(t * t + 1.0)
+
+        if math.isfinite(lo) and math.isfinite(hi):
+            theta = math.asin(min(1.0, max(-1.0, 2.0 * (v - lo) / (hi - lo) - 1.0)))
+            slope = 0.5 * (hi - lo) * math.cos(theta)
+        elif math.isfinite(lo):
+            yy = v - lo + 1.0
+            theta = math.sqrt(yy * yy - 1.0) if yy * yy >= 1.0 else 0.0
+            slope = theta / math.sqrt(theta * theta + 1.0)
+        else:
+            yy = hi - v + 1.0
+            theta = math.sqrt(yy * yy - 1.0) if yy * yy >= 1.0 else 0.0
+            slope = -theta / math.sqrt(theta * theta + 1.0)
+        if slope == 0.0:
+            out.append(sd)
+            continue
+        delta = sd / abs(slope)
+        here = ext(theta)
+        du1 = ext(theta + delta) - here
+        du2 = ext(theta - delta) - here
+        if math.isfinite(lo) and math.isfinite(hi) and delta > 1.0:
+            du1 = hi - lo
+        out.append(0.5 * (abs(du1) + abs(du2)))
+    return out
 
 
 def _ordered(lik: Likelihood, vals: Mapping[str, float]) -> dict[str, float]:
@@ -573,17 +687,26 @@ def _ordered(lik: Likelihood, vals: Mapping[str, float]) -> dict[str, float]:
 
 
 def _result(lik: Likelihood, m: Any, nll: NLL, floating: list[str], fixed: tuple[str, ...], valid: bool,
-            message: str, minos_names: list[str]) -> FitResult:
+            message: str, minos_names: list[str], own: tuple[Array, Array, float, float] | None = None,
+            hesse: bool = True) -> FitResult:
     x = np.array(m.values, dtype=float)
     known = set(lik.parameter_names)
     vals = {n: float(v) for n, v in nll._base.items() if n in known}
     vals.update(zip(floating, x.tolist(), strict=True))
     errs = dict.fromkeys(vals, 0.0)
-    errs.update(zip(floating, np.array(m.errors, dtype=float).tolist(), strict=True))
     k = len(floating)
     cov = np.full((k, k), np.nan)
-    if m.covariance is not None:
-        cov = np.array(m.covariance, dtype=float)
+    if own is not None:
+        if hesse:
+            cov = own[0]
+            errs.update(zip(floating, _minuit_errors(cov, own[1], [nll._parameters[n] for n in floating]),
+                            strict=True))
+        else:
+            errs.update(zip(floating, np.array(m.errors, dtype=float).tolist(), strict=True))
+    else:
+        errs.update(zip(floating, np.array(m.errors, dtype=float).tolist(), strict=True))
+        if m.covariance is not None:
+            cov = np.array(m.covariance, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         sd = np.sqrt(np.diag(cov))
         corr = cov / np.outer(sd, sd)
@@ -602,6 +725,8 @@ def _result(lik: Likelihood, m: Any, nll: NLL, floating: list[str], fixed: tuple
                     "rejected")
     fval = float(m.fval) if m.fmin is not None else math.nan
     edm = float(m.fmin.edm) if m.fmin is not None else math.nan
+    if own is not None:
+        fval, edm = own[2], own[3]
     return FitResult(tuple(floating), _ordered(lik, vals), _ordered(lik, errs), minos_errors, cov, corr, fval, edm,
                      int(nll.ncall), valid, message, fixed, m, nll.has_grad, nll.ngrad)
 

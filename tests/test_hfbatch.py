@@ -296,3 +296,55 @@ def test_fit_with_the_analytic_hessian_agrees_with_minuit_alone() -> None:
     for name in res.parameters:
         assert abs(res.values[name] - ref.values[name]) <= 2e-2 * ref.errors[name], name
         assert res.errors[name] == pytest.approx(ref.errors[name], rel=2e-2), name
+
+
+@pytest.mark.parametrize("tolerance", [1.0, 1e-3])
+def test_large_fit_mode_equals_minuit_hesse(monkeypatch: pytest.MonkeyPatch, tolerance: float) -> None:
+    """Fits of many parameters (LARGE_FIT_MIN, lowered here) take the covariance from the analytic Hessian and
+    finish with Newton steps; the minimum and the errors agree with MIGRAD (strategy 1) and HESSE."""
+    import pyhs3_lab.fit as fitmod
+
+    spec = _simple_pyhf(4, 6)
+    lik = Workspace.from_pyhf(spec).likelihood(conventions="pyhf")
+    ref = lik.fit(strategy=1, tolerance=tolerance)
+    monkeypatch.setattr(fitmod, "LARGE_FIT_MIN", 5)
+    res = lik.fit(tolerance=tolerance)
+    assert "analytic Hessian" in res.message
+    assert res.valid
+    assert ref.valid
+    assert res.fval <= ref.fval + 1e-3 * tolerance
+    assert res.edm <= ref.minuit.fmin.edm_goal
+    for name in res.parameters:
+        assert abs(res.values[name] - ref.values[name]) <= 0.05 * ref.errors[name], name
+        # MINUIT's errors of parameters with limits (Int2extError), from the same covariance
+        assert res.errors[name] == pytest.approx(ref.errors[name], rel=1e-3), name
+    np.testing.assert_allclose(res.covariance, ref.covariance, rtol=1e-2, atol=1e-6)
+    nll = NLL(lik, list(res.parameters))
+    x = np.array([res.values[n] for n in res.parameters])
+    nll(x)
+    nll.grad(x)
+    np.testing.assert_allclose(res.covariance, np.linalg.inv(nll.hessian(x)), rtol=1e-6, atol=1e-9)
+    # hesse=False: the values all the same, the errors MIGRAD's
+    quick = lik.fit(tolerance=tolerance, hesse=False)
+    assert quick.fval == pytest.approx(res.fval, abs=1e-9)
+    # a parameter at its limit: MINUIT's HESSE
+    at_limit = lik.fit(tolerance=tolerance, limits={"mu": (0.0, 0.3)})
+    assert "analytic Hessian" not in at_limit.message
+
+
+def _simple_pyhf(n_channels: int, n_bins: int) -> dict[str, Any]:
+    """pyhf's uncorrelated-background model per channel plus a shared normsys (as benchmarks/run.py)."""
+    channels, observations = [], []
+    for c in range(n_channels):
+        name = f"ch{c}"
+        channels.append({"name": name, "samples": [
+            {"name": "signal", "data": [5.0 + 0.3 * ((c + b) % 7) for b in range(n_bins)],
+             "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+            {"name": "background", "data": [50.0 + 2.5 * ((3 * c + b) % 11) for b in range(n_bins)], "modifiers": [
+                {"name": f"uncorr_{name}", "type": "shapesys", "data": [7.0] * n_bins},
+                {"name": "bkg_norm", "type": "normsys", "data": {"hi": 1.05, "lo": 0.95}}]}]})
+        observations.append({"name": name, "data": [
+            float(round(50.0 + 2.5 * ((3 * c + b) % 11) + 2 * (5.0 + 0.3 * ((c + b) % 7)) + ((c + 2 * b) % 5) - 2))
+            for b in range(n_bins)]})
+    return {"channels": channels, "observations": observations, "version": "1.0.0",
+            "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}]}
