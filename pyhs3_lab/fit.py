@@ -615,19 +615,22 @@ def _own_hesse(m: Any, nll: NLL) -> tuple[Array, Array, float, float] | None:
             hess = flat.hessian(x, nll._gradient)
         if hess is None or flat.batch.hessian_ok is not True or not np.all(np.isfinite(hess)):
             return None
-        try:
-            chol = np.linalg.cholesky(hess)
-        except np.linalg.LinAlgError:
+        from scipy.linalg import lapack
+
+        chol, info = lapack.dpotrf(hess, lower=True)
+        if info != 0:
+            return None  # not positive definite
+        inv, info = lapack.dpotri(chol, lower=True)  # the inverse from the Cholesky factor (lower triangle)
+        if info != 0:
             return None
-        inv_l = np.linalg.inv(chol)
-        cov = inv_l.T @ inv_l  # errordef 1/2: the covariance is the inverse Hessian of the NLL
+        cov = np.tril(inv) + np.tril(inv, -1).T  # errordef 1/2: the covariance is the inverse Hessian of the NLL
         g = nll.grad(x)
         step = -(cov @ g)
         edm = -0.5 * float(g @ step)
         if not math.isfinite(edm):
             return None
         if edm <= m.fmin.edm_goal:
-            return np.asarray(0.5 * (cov + cov.T), dtype=float), x, f, edm
+            return np.asarray(cov, dtype=float), x, f, edm
         y = x + step
         if not np.all((y > lo) & (y < hi)):
             return None
