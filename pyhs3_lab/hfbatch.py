@@ -289,6 +289,8 @@ class CountsBatch(VerifiedBatch):
         self._htable: tuple[Any, ...] | None = None
         #: None: the analytic Hessian not checked yet; True/False: it agreed with differences of the gradient
         self.hessian_ok: bool | None = None
+        #: names of a gradient -> whether :meth:`grad_vector` agreed with the per-channel gradient (checked once)
+        self.gradient_checked: dict[tuple[str, ...], bool] = {}
 
     # -- evaluation ---------------------------------------------------------------------------
 
@@ -613,11 +615,15 @@ class CountsBatch(VerifiedBatch):
             hess += np.bincount((pc[:, :, None] * n1 + pc[:, None, :]).ravel(), weights=w.ravel(), minlength=n1 * n1)
         h = hess.reshape(n1, n1)
         h[np.diag_indices(n1)] += diag
-        from scipy import sparse
+        rows, cols, vals = np.concatenate(j_rows), np.concatenate(j_cols), np.concatenate(j_vals)
+        if self.n_bins * n1 <= 4_000_000:  # small: a dense Jacobian
+            jac = np.bincount(rows * n1 + cols, weights=vals, minlength=self.n_bins * n1).reshape(self.n_bins, n1)
+            h += (jac.T * curv) @ jac
+        else:
+            from scipy import sparse
 
-        jac = sparse.csr_matrix((np.concatenate(j_vals), (np.concatenate(j_rows), np.concatenate(j_cols))),
-                                shape=(self.n_bins, n1))
-        h += (jac.T @ sparse.diags(curv) @ jac).toarray()
+            sjac = sparse.csr_matrix((vals, (rows, cols)), shape=(self.n_bins, n1))
+            h += (sjac.T @ sparse.diags(curv) @ sjac).toarray()
         # constraint terms: -d² log / d θ²
         if self.g_par.size:
             theta = ve[self.g_par]
