@@ -323,7 +323,7 @@ class CountsBatch(VerifiedBatch):
             vals: list[Array] = []
             dvals: list[Array] = []
             for term, p in self.ns_groups:
-                val, dval = term(ve[p], keep)
+                val, dval = term.evaluate(ve[p], keep)
                 vals.append(val)
                 if dval is not None:
                     dvals.append(dval)
@@ -344,7 +344,7 @@ class CountsBatch(VerifiedBatch):
         if self.hs_groups:
             vals, dvals = [], []
             for term, _, p in self.hs_groups:
-                val, dval = term(ve[p], keep)
+                val, dval = term.evaluate(ve[p], keep)
                 vals.append(val)
                 if dval is not None:
                     dvals.append(dval)

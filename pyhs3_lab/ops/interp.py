@@ -317,51 +317,55 @@ class PreparedTerms:
 
     def __call__(self, alpha: Array, grad: bool = False) -> tuple[Array, Array | None]:
         """(value, d value / d alpha or None) of every term at ``alpha``."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return self.evaluate(alpha, grad)
+
+    def evaluate(self, alpha: Array, grad: bool = False) -> tuple[Array, Array | None]:
+        """:meth:`__call__` without setting numpy's error state (for callers that set it once)."""
         a = alpha
         k = self._k
         form = self.form
         dval: Array | None = None
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            if form == "lin":
-                up, down = k
-                pos = a > 0
-                val = np.where(pos, a * up, a * down)
-                if grad:
-                    dval = np.where(pos, up, down) + 0.0 * a
-            elif form == "exp":
-                rlo, rhi, log_hi, log_lo = k
-                pos = a >= 0
-                val = np.where(pos, np.power(rhi, a), np.power(rlo, -a))
-                if grad:
-                    dval = np.where(pos, val * log_hi, -val * log_lo)
-            elif form == "parabolic":
-                qa, qb, hn, ln, g_above, g_below = k
-                above, below = a > 1, a < -1
-                val = np.where(above, g_above * (a - 1) + hn, np.where(below, g_below * (a + 1) + ln,
-                                                                       qa * a * a + qb * a))
-                if grad:
-                    dval = np.where(above, g_above, np.where(below, g_below, 2 * qa * a + qb))
-            elif form == "poly6_exp":
-                rlo, rhi, log_hi, log_lo, c1, c2, c3, c4, c5, c6 = k
-                inner = 1.0 + a * (c1 + a * (c2 + a * (c3 + a * (c4 + a * (c5 + a * c6)))))
-                pos = a >= 0
-                outer = np.where(pos, np.power(rhi, a), np.power(rlo, -a))
-                inside = np.abs(a) < 1
-                val = np.where(inside, inner, outer)
-                if grad:
-                    inner_grad = c1 + a * (2 * c2 + a * (3 * c3 + a * (4 * c4 + a * (5 * c5 + a * 6 * c6))))
-                    outer_grad = np.where(pos, outer * log_hi, -outer * log_lo)
-                    dval = np.where(inside, inner_grad, outer_grad)
-            else:
-                up, down, s, q = k
-                inner = a * (s + a * q * (15 + a * a * (-10 + a * a * 3)))
-                above, below = a >= 1, a <= -1
-                val = np.where(above, a * up, np.where(below, a * down, inner))
-                if grad:
-                    inner_grad = s + q * a * (30 + a * a * (-40 + a * a * 18))
-                    dval = np.where(above, up, np.where(below, down, inner_grad))
-                if form == "poly6_ratio":
-                    val = 1.0 + val
+        if form == "lin":
+            up, down = k
+            pos = a > 0
+            val = np.where(pos, a * up, a * down)
+            if grad:
+                dval = np.where(pos, up, down) + 0.0 * a
+        elif form == "exp":
+            rlo, rhi, log_hi, log_lo = k
+            pos = a >= 0
+            val = np.where(pos, np.power(rhi, a), np.power(rlo, -a))
+            if grad:
+                dval = np.where(pos, val * log_hi, -val * log_lo)
+        elif form == "parabolic":
+            qa, qb, hn, ln, g_above, g_below = k
+            above, below = a > 1, a < -1
+            val = np.where(above, g_above * (a - 1) + hn, np.where(below, g_below * (a + 1) + ln,
+                                                                   qa * a * a + qb * a))
+            if grad:
+                dval = np.where(above, g_above, np.where(below, g_below, 2 * qa * a + qb))
+        elif form == "poly6_exp":
+            rlo, rhi, log_hi, log_lo, c1, c2, c3, c4, c5, c6 = k
+            inner = 1.0 + a * (c1 + a * (c2 + a * (c3 + a * (c4 + a * (c5 + a * c6)))))
+            pos = a >= 0
+            outer = np.where(pos, np.power(rhi, a), np.power(rlo, -a))
+            inside = np.abs(a) < 1
+            val = np.where(inside, inner, outer)
+            if grad:
+                inner_grad = c1 + a * (2 * c2 + a * (3 * c3 + a * (4 * c4 + a * (5 * c5 + a * 6 * c6))))
+                outer_grad = np.where(pos, outer * log_hi, -outer * log_lo)
+                dval = np.where(inside, inner_grad, outer_grad)
+        else:
+            up, down, s, q = k
+            inner = a * (s + a * q * (15 + a * a * (-10 + a * a * 3)))
+            above, below = a >= 1, a <= -1
+            val = np.where(above, a * up, np.where(below, a * down, inner))
+            if grad:
+                inner_grad = s + q * a * (30 + a * a * (-40 + a * a * 18))
+                dval = np.where(above, up, np.where(below, down, inner_grad))
+            if form == "poly6_ratio":
+                val = 1.0 + val
         return np.asarray(val, dtype=np.float64), dval
 
 
