@@ -178,8 +178,9 @@ class NLL:
             with np.errstate(all="ignore"):
                 got = flat.hessian(xs, self._gradient)
             if got is not None and flat.batch.hessian_ok is None:
-                flat.batch.hessian_ok = self._check_hessian(xs, got, flat.interpolated())
-                if not flat.batch.hessian_ok:
+                checked = self._check_hessian(xs, got, flat.interpolated())
+                flat.batch.hessian_ok = checked
+                if not checked:  # disagrees, or no column could be checked here: differences of the gradient
                     got = None
             if got is not None and np.all(np.isfinite(got)):
                 self._last_hessian = (key, got)
@@ -214,9 +215,10 @@ class NLL:
         self._last_hessian = (key, hess)
         return hess.copy()
 
-    def _check_hessian(self, xs: Array, hess: Array, kinked: set[int]) -> bool:
+    def _check_hessian(self, xs: Array, hess: Array, kinked: set[int]) -> bool | None:
         """Whether a few columns of an analytic Hessian agree with central differences of the gradient (columns
-        of parameters away from the interpolation's kinks at 0 and ±1, and inside their limits)."""
+        of parameters away from the interpolation's kinks at 0 and ±1, and inside their limits); None where no
+        column can be checked at ``xs`` (decided at a later point)."""
         n = len(xs)
         picked: list[int] = []
         for i in np.linspace(0, n - 1, min(n, 12)).astype(int).tolist():
@@ -238,7 +240,7 @@ class NLL:
             col = (self.grad(up) - self.grad(down)) / (2.0 * h)
             if not np.allclose(hess[:, i], col, rtol=1e-4, atol=1e-4 * max(1.0, float(np.max(np.abs(col))))):
                 return False
-        return True
+        return True if picked else None
 
     def _numeric_hessian(self, xs: Array) -> Array:
         n = len(xs)

@@ -348,3 +348,26 @@ def _simple_pyhf(n_channels: int, n_bins: int) -> dict[str, Any]:
             for b in range(n_bins)]})
     return {"channels": channels, "observations": observations, "version": "1.0.0",
             "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}]}
+
+
+def test_analytic_hessian_checked_only_where_a_column_can_be() -> None:
+    """All parameters at the interpolation's kink (alpha = 0): no column can be compared with differences of the
+    gradient, so the analytic Hessian is not used until a point where one can."""
+    doc = channel([sample("bkg", [100.0, 80.0, 60.0], [
+        {"type": "normsys", "name": "n1", "interpolation": 1, "data": {"hi": 1.1, "lo": 0.85}},
+        {"type": "histosys", "name": "h0", "interpolation": 0, "data": {
+            "hi": {"contents": [101, 85, 55]}, "lo": {"contents": [99, 76, 66]}}}])])
+    lik = Workspace(**doc).likelihood("L", conventions="pyhf")
+    assert set(lik.floating) == {"alpha_n1", "alpha_h0"}
+    nll = NLL(lik, list(lik.floating))
+    x0 = nll.start
+    assert np.all(x0 == 0.0)
+    nll(x0)
+    nll.grad(x0)
+    nll.hessian(x0)
+    batch = lik._counts_batch()
+    assert isinstance(batch, CountsBatch)
+    assert batch.hessian_ok is None
+    x = np.array([0.3, -0.4])
+    nll.hessian(x)
+    assert batch.hessian_ok is True
