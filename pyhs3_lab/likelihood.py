@@ -666,7 +666,7 @@ class Likelihood:
 
         try:
             return FlatCounts(batch, names, base)
-        except (TypeError, ValueError):  # array values: the dict path
+        except (KeyError, TypeError, ValueError):  # array values (or a value missing): the dict path
             return None
 
     def _evaluate(self, full: Mapping[str, Any]) -> float:
