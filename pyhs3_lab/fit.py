@@ -559,6 +559,10 @@ def fit(
     m.print_level = 0
     message = ""
     try:
+        if large:
+            # Newton steps with the analytic Hessian first: MINUIT's own iterations cost ~0.3 s each at 3000
+            # parameters; MIGRAD then confirms the minimum from there in a few
+            m.values = _newton_start(nll, x0, 0.002 * (tolerance if tolerance is not None else 0.1) * nll.errordef)
         m.migrad(ncall=ncall)
         if large:
             own = _own_hesse(m, nll)
@@ -595,6 +599,65 @@ def fit(
         valid, message = False, f"the NLL could not be evaluated: {exc}"
     return _result(likelihood, m, nll, floating, fixed_names, valid, message, minos_names,
                    own if own_cov is not None else None, hesse)
+
+
+def _newton_start(nll: NLL, x0: Array, edm_goal: float) -> Array:
+    """A start point for MIGRAD in a large fit: Newton steps with the analytic Hessian (damped as
+    Levenberg-Marquardt where it is not positive definite), inside the limits and never increasing the NLL,
+    until the EDM is below ``edm_goal`` or no step helps. ``x0`` where the analytic Hessian is not available
+    or not checked (:attr:`pyhs3_lab.hfbatch.CountsBatch.hessian_ok`)."""
+    from scipy.linalg import lapack
+
+    flat = nll._flat
+    if flat is None:
+        return x0
+    nll.grad(x0)  # the vectorised gradient's check
+    if flat.batch.hessian_ok is None:
+        nll.hessian(x0)  # the analytic Hessian's check
+    if flat.batch.hessian_ok is not True:
+        return x0
+    lo = np.array([lim[0] if lim is not None else -math.inf for lim in nll._parameters.values()])
+    hi = np.array([lim[1] if lim is not None else math.inf for lim in nll._parameters.values()])
+    width = np.where(np.isfinite(hi - lo), hi - lo, 0.0)
+    inner_lo, inner_hi = lo + 1e-9 * width, hi - 1e-9 * width
+    x = np.array(x0, dtype=float)
+    f = nll(x)
+    lam = 0.0
+    for _ in range(50):
+        with np.errstate(all="ignore"):
+            hess = flat.hessian(x, nll._gradient)
+        g = nll.grad(x)
+        if hess is None or not np.all(np.isfinite(hess)) or not np.all(np.isfinite(g)):
+            break
+        diag = np.maximum(np.diag(hess), 1e-12)
+        for _tries in range(30):
+            if lam:
+                damped = hess.copy()
+                damped[np.diag_indices_from(damped)] += lam * diag
+            else:
+                damped = hess
+            chol, info = lapack.dpotrf(damped, lower=True)
+            if info == 0:
+                break
+            lam = max(1e-3, 10.0 * lam)
+        else:
+            break
+        step, info = lapack.dpotrs(chol, -g, lower=True)
+        edm = -0.5 * float(g @ step)
+        if info != 0 or not math.isfinite(edm) or (lam == 0.0 and edm < edm_goal):
+            break
+        a = 1.0
+        for _half in range(30):
+            y = np.clip(x + a * step, inner_lo, inner_hi)
+            fy = nll(y)
+            if fy <= f:
+                break
+            a *= 0.5
+        else:
+            break
+        x, f = y, fy
+        lam = lam / 10.0 if lam > 1e-6 else 0.0
+    return x
 
 
 def _own_hesse(m: Any, nll: NLL) -> tuple[Array, Array, float, float] | None:

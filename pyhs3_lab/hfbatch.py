@@ -713,7 +713,10 @@ class FlatCounts:
             return None
         keep = self.dst < h.shape[0]
         src, dst = self.src[keep], self.dst[keep]
-        out = np.zeros((len(self.names), len(self.names)))
+        n = len(self.names)
+        if n == h.shape[0] and src.size == n and np.array_equal(src, dst):  # the same order: no copy
+            return h
+        out = np.zeros((n, n))
         out[np.ix_(src, src)] = h[np.ix_(dst, dst)]
         return out
 
