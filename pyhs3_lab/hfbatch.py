@@ -592,7 +592,8 @@ class CountsBatch(VerifiedBatch):
             sl = slice(c0, c0 + step)
             x = fv[fi[sl]]
             tfc, pc = tf[sl], tp[sl]
-            e1 = np.take_along_axis(_others(x), tfc, axis=1)
+            rows_c = np.arange(x.shape[0])[:, None]
+            e1 = _others(x)[rows_c, tfc]
             d1 = td1[ti[sl]]
             d2 = td2[ti[sl]]
             rc = r_e[sl]
@@ -606,8 +607,8 @@ class CountsBatch(VerifiedBatch):
             safe = np.where(zero, 1.0, x)
             prod = safe.prod(axis=1)
             nz = zero.sum(axis=1)
-            sa = np.take_along_axis(safe, tfc, axis=1)
-            za = np.take_along_axis(zero, tfc, axis=1)
+            sa = safe[rows_c, tfc]
+            za = zero[rows_c, tfc]
             left = nz[:, None, None] - za[:, :, None] - za[:, None, :]
             e2 = np.where(left == 0, prod[:, None, None] / (sa[:, :, None] * sa[:, None, :]), 0.0)
             e2 = np.where(tfc[:, :, None] == tfc[:, None, :], 0.0, e2)
