@@ -1,5 +1,10 @@
 """Fits with iminuit: MIGRAD, then HESSE, MINOS on request; profile likelihood scans.
 
+With the analytic gradient and at least :data:`HESSIAN_AUTO_MIN` floating parameters MINUIT also gets
+the Hessian (:meth:`NLL.hessian`: analytic for HistFactory likelihoods, else differences of the gradient);
+fits of at least :data:`LARGE_FIT_MIN` parameters with the analytic Hessian start MIGRAD from Newton steps
+and take the covariance from that Hessian instead of MINUIT's HESSE (see :func:`fit`).
+
 :class:`NLL` follows iminuit's protocol (``__call__(x)``, ``errordef = 0.5``,
 ``_parameters = {name: (lo, hi)}``), so ``Minuit(nll, x0)`` finds names, limits and
 errordef by itself. :func:`fit` returns a frozen :class:`FitResult`; a fit that does not
@@ -471,8 +476,9 @@ def fit(
         Hessian (HistFactory): there MINUIT's own HESSE costs minutes (its matrix algebra is O(n³) with
         large constants: 42 s at 1500 parameters), so MIGRAD runs with strategy 0 and the covariance is
         the inverse of the analytic Hessian at the minimum (what HESSE computes from it, in external
-        coordinates), with the EDM recomputed from it (MIGRAD again if it is above the goal); a fit with
-        a parameter at a limit, or a Hessian that is not positive definite, gets MINUIT's HESSE.
+        coordinates; errors of parameters with limits as MINUIT maps them), with the EDM recomputed from
+        it (Newton steps if it is above the goal); MIGRAD starts from Newton steps with that Hessian. A
+        fit with a parameter at a limit, or a Hessian that is not positive definite, gets MINUIT's HESSE.
     abort
         Called before each NLL evaluation; returning True cancels the fit, which then returns
         ``valid=False`` with message ``"cancelled"``.
@@ -483,10 +489,11 @@ def fit(
         (``likelihood.has_gradient``; :mod:`pyhs3_lab.gradient`); False, or a likelihood without one:
         MINUIT's numerical gradient. ``FitResult.analytic_gradient`` says which was used.
     hessian
-        With the analytic gradient, also give MINUIT the Hessian as central differences of it
-        (:meth:`NLL.hessian`: 2 gradients per parameter, instead of the ~n² NLL values of MINUIT's
-        own second derivatives in MIGRAD's seed and final check and in HESSE): much faster with
-        many parameters (HistFactory, 100 parameters: ~10×). None (default): on where the analytic
+        With the analytic gradient, also give MINUIT the Hessian (:meth:`NLL.hessian`: analytic for
+        HistFactory likelihoods, else central differences of the gradient, 2 gradients per parameter),
+        instead of the ~n² NLL values of MINUIT's own second derivatives in MIGRAD's seed and final
+        check and in HESSE: much faster with many parameters (HistFactory, 102 parameters: 15-20×).
+        None (default): on where the analytic
         gradient is used and at least :data:`HESSIAN_AUTO_MIN` parameters float. At parameter limits
         MIGRAD then stops at slightly different points (within its tolerance) than with its own
         second derivatives; a fit that is not valid is redone without it.
