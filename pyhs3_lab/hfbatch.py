@@ -244,7 +244,6 @@ class CountsBatch(VerifiedBatch):
         # histosys: additive terms summed per entry (bincount), multiplicative ones gathered per entry
         self.hs_groups: list[tuple[PreparedTerms, IntArray, IntArray]] = []
         hs_mul: list[list[int]] = [[] for _ in range(self.n_entries)]
-        hs_add_ent: list[Any] = []
         hs_par: list[Any] = []
         k = 0
         for code, v in hs.items():
@@ -253,19 +252,19 @@ class CountsBatch(VerifiedBatch):
             term = PreparedTerms("histosys", code, _cat([e[3] for e in v], float), _cat([e[4] for e in v], float),
                                  _cat([e[2] for e in v], float))
             self.hs_groups.append((term, ent, p_))
-            if term.kind == "add":
-                hs_add_ent.append(ent)
             for e in ent.tolist():
                 if term.kind == "mult":
                     hs_mul[e].append(k)
                 k += 1
             hs_par.append(p_)
         self.n_hs = k
-        self.hs_kinds = [t.kind for t, _, _ in self.hs_groups]
         self.hs_mul = _padded(hs_mul, k) if any(hs_mul) else None
         self.hs_par: IntArray = _cat(hs_par, np.intp)
         self.hs_ent: IntArray = _cat([e for _, e, _ in self.hs_groups], np.intp)
         self.hs_is_add = _cat([np.full(e.size, t.kind == "add") for t, e, _ in self.hs_groups], bool)
+        self.hs_any_add = bool(self.hs_is_add.any())
+        self.hs_all_add = bool(self.hs_is_add.all())
+        self.hs_add_ent: IntArray = self.hs_ent[self.hs_is_add]
 
         # constraints
         self.g_par = np.asarray([inputs[s.parameter] for s in gauss], dtype=np.intp)
@@ -307,10 +306,6 @@ class CountsBatch(VerifiedBatch):
             return None
         return v if v.ndim == 1 else None
 
-    def _pars(self, values: Mapping[str, Any]) -> Array | None:
-        v = self.vector(values)
-        return None if v is None else v[:len(self.names)]
-
     def _forward(self, ve: Array, keep: bool) -> tuple[Array, dict[str, Any]]:
         """ν per global bin from the extended vector ``ve``; with ``keep`` the intermediate results."""
         st: dict[str, Any] = {}
@@ -351,8 +346,9 @@ class CountsBatch(VerifiedBatch):
             hv = np.concatenate(vals)
             if keep:
                 st["hs_d"] = np.concatenate(dvals)
-            if self.hs_is_add.any():
-                delta = np.bincount(self.hs_ent[self.hs_is_add], weights=hv[self.hs_is_add], minlength=self.n_entries)
+            if self.hs_any_add:
+                delta = np.bincount(self.hs_add_ent, weights=hv if self.hs_all_add else hv[self.hs_is_add],
+                                    minlength=self.n_entries)
                 base = self.nominal + delta
             else:
                 base = self.nominal
@@ -463,10 +459,10 @@ class CountsBatch(VerifiedBatch):
             if "clip" in st:
                 d_c = np.where(st["clip"], 0.0, d_c)
             d_hv = np.zeros(self.n_hs + 2)
-            if self.hs_is_add.any():
+            if self.hs_any_add:
                 ratio = st["ratio"]
                 d_add = d_c if ratio is None else d_c * ratio
-                d_hv[:self.n_hs][self.hs_is_add] = d_add[self.hs_ent[self.hs_is_add]]
+                d_hv[:self.n_hs][self.hs_is_add] = d_add[self.hs_add_ent]
             if self.hs_mul is not None:
                 w = (d_c * st["base"])[:, None] * _others(st["hm"])
                 d_hv += np.bincount(self.hs_mul.ravel(), weights=w.ravel(), minlength=self.n_hs + 2)
