@@ -284,6 +284,7 @@ class CountsBatch(VerifiedBatch):
         self.p_tau = np.asarray([s.tau for s in pois], dtype=float)
         self._tail = np.asarray(tail, dtype=float)
         self._lgamma: tuple[bytes, Array, bool] | None = None
+        self._g_norm_sum = float(self.g_norm.sum())
         self._last_vec: tuple[bytes, float] | None = None
         self._htable: tuple[Any, ...] | None = None
         #: None: the analytic Hessian not checked yet; True/False: it agreed with differences of the gradient
@@ -326,7 +327,7 @@ class CountsBatch(VerifiedBatch):
             add = nv[self.ns_add].sum(axis=1) if self.ns_add is not None else np.zeros(n_inst)
             mm = nv[self.ns_mul] if self.ns_mul is not None else None
             mult = _rowprod(mm) if mm is not None else np.ones(n_inst)
-            norm = (1.0 + add) * mult
+            norm = (1.0 + add) * mult if self.ns_add is not None else mult
             if self.conventions == "root":
                 dead = norm <= 0
                 norm = np.where(dead, _DBL_MIN, norm)
@@ -387,11 +388,12 @@ class CountsBatch(VerifiedBatch):
         if self.g_par.size:
             theta = ve[self.g_par]
             z = (ve[self.g_obs] - theta) / self.g_sigma
-            norm = self.g_norm
             if self.g_fin.size:
-                norm = norm.copy()
+                norm = self.g_norm.copy()
                 norm[self.g_fin] = _log_gauss_norm(theta[self.g_fin], self.g_sigma[self.g_fin], self.g_lo, self.g_hi)
-            total += float((-0.5 * z * z - norm).sum())
+                total += float((-0.5 * z * z - norm).sum())
+            else:  # normalised over the real line: a constant
+                total += -0.5 * float(z @ z) - self._g_norm_sum
         if self.p_par.size:
             n = ve[self.p_obs]
             lam = ve[self.p_par] * self.p_tau
@@ -399,7 +401,7 @@ class CountsBatch(VerifiedBatch):
             lg = self._lgamma
             if lg is None or lg[0] != key:  # the global observables change only with toys
                 lg = self._lgamma = (key, special.gammaln(n + 1.0), bool(np.all(n != 0.0)))
-            # xlogy(n, λ) is n log λ where n != 0
+            # xlogy(n, λ) is n log λ where n != 0; each term summed whole (its parts cancel)
             logs = n * np.log(lam) if lg[2] else special.xlogy(n, lam)
             total += float((logs - lam - lg[1]).sum())
         return total
