@@ -1,5 +1,10 @@
 """Fits with iminuit: MIGRAD, then HESSE, MINOS on request; profile likelihood scans.
 
+With the analytic gradient and at least :data:`HESSIAN_AUTO_MIN` floating parameters MINUIT also gets
+the Hessian (:meth:`NLL.hessian`: analytic for HistFactory likelihoods, else differences of the gradient);
+fits of at least :data:`LARGE_FIT_MIN` parameters with the analytic Hessian start MIGRAD from Newton steps
+and take the covariance from that Hessian instead of MINUIT's HESSE (see :func:`fit`).
+
 :class:`NLL` follows iminuit's protocol (``__call__(x)``, ``errordef = 0.5``,
 ``_parameters = {name: (lo, hi)}``), so ``Minuit(nll, x0)`` finds names, limits and
 errordef by itself. :func:`fit` returns a frozen :class:`FitResult`; a fit that does not
@@ -26,6 +31,15 @@ if TYPE_CHECKING:
     from .likelihood import Likelihood
 
 __all__ = ["NLL", "FitResult", "ProfileResult", "fit", "profile"]
+
+
+#: fits with the analytic gradient and at least this many floating parameters give MINUIT the Hessian from
+#: differences of the gradient by default (``fit(hessian=None)``): 2 gradients per parameter instead of MINUIT's
+#: ~n²/2 NLL values (HistFactory benchmark, 12 parameters: 2× faster; 102 parameters: 4-9×)
+HESSIAN_AUTO_MIN = 10
+#: fits with an analytic Hessian (HistFactory) and at least this many floating parameters run MIGRAD with
+#: strategy 0 and take the covariance from the analytic Hessian instead of MINUIT's HESSE (``fit(strategy=None)``)
+LARGE_FIT_MIN = 500
 
 
 class FitCancelled(Exception):
@@ -87,6 +101,9 @@ class NLL:
         # alone then uses ``grad`` only): :func:`fit` passes them explicitly, with ``has_grad``
         self.has_hessian = False
         self.has_g2 = False
+        self._last_hessian: tuple[bytes, Array] | None = None
+        #: HistFactory likelihoods: the NLL and gradient straight from ``x`` (no dict per call)
+        self._flat = likelihood._flat_counts(self.names, self._base)
 
     @property
     def start(self) -> Array:
@@ -101,13 +118,21 @@ class NLL:
         if self._abort is not None and self._abort():
             raise FitCancelled
         self.ncall += 1
-        vals = self._base.copy()
-        vals.update(zip(self.names, x.tolist(), strict=True))
-        try:
+        flat = self._flat
+        got: float | None = None
+        if flat is not None:
             with np.errstate(all="ignore"):
-                val = self.likelihood._evaluate(vals)
-        except EvaluationError:
-            val = math.nan
+                got = flat.nll(np.asarray(x, dtype=float))
+        if got is not None:
+            val = got
+        else:
+            vals = self._base.copy()
+            vals.update(zip(self.names, np.asarray(x, dtype=float).tolist(), strict=True))
+            try:
+                with np.errstate(all="ignore"):
+                    val = self.likelihood._evaluate(vals)
+            except EvaluationError:
+                val = math.nan
         if math.isfinite(val):
             if val > self.max_finite:
                 self.max_finite = val
@@ -125,14 +150,19 @@ class NLL:
             raise FitCancelled
         self.ngrad += 1
         xs = np.asarray(x, dtype=float)
-        vals = self._base.copy()
-        vals.update(zip(self.names, xs.tolist(), strict=True))
-        got: Array | None
-        try:
+        got: Array | None = None
+        flat = self._flat
+        if flat is not None:
             with np.errstate(all="ignore"):
-                got = self._gradient(vals)
-        except EvaluationError:
-            got = None
+                got = flat.grad(xs, self._gradient)
+        if got is None:
+            vals = self._base.copy()
+            vals.update(zip(self.names, xs.tolist(), strict=True))
+            try:
+                with np.errstate(all="ignore"):
+                    got = self._gradient(vals)
+            except EvaluationError:
+                got = None
         if got is None or not np.all(np.isfinite(got)):
             from .gradient import numerical_gradient
 
@@ -144,6 +174,22 @@ class NLL:
         """The Hessian of the NLL at ``x``: central differences of the analytic gradient (2 gradients
         per parameter instead of MINUIT's ~n² NLL values; one-sided next to a limit), symmetrised."""
         xs = np.asarray(x, dtype=float)
+        key = xs.tobytes()
+        last = self._last_hessian
+        if last is not None and last[0] == key:  # MIGRAD's last step and HESSE ask at the same point
+            return last[1].copy()
+        flat = self._flat
+        if flat is not None:
+            with np.errstate(all="ignore"):
+                got = flat.hessian(xs, self._gradient)
+            if got is not None and flat.batch.hessian_ok is None:
+                checked = self._check_hessian(xs, got, flat.interpolated())
+                flat.batch.hessian_ok = checked
+                if not checked:  # disagrees, or no column could be checked here: differences of the gradient
+                    got = None
+            if got is not None and np.all(np.isfinite(got)):
+                self._last_hessian = (key, got)
+                return np.array(got, dtype=float)
         n = len(xs)
         out = np.empty((n, n))
         g0: Array | None = None
@@ -168,8 +214,38 @@ class NLL:
                 down[i] -= h
                 out[:, i] = (self.grad(up) - self.grad(down)) / (2.0 * h)
         if (self._fallbacks, self.n_invalid) != before or not np.all(np.isfinite(out)):
-            return self._numeric_hessian(xs)  # next to the error wall: second differences of the NLL
-        return np.asarray(0.5 * (out + out.T), dtype=float)
+            hess = self._numeric_hessian(xs)  # next to the error wall: second differences of the NLL
+        else:
+            hess = np.asarray(0.5 * (out + out.T), dtype=float)
+        self._last_hessian = (key, hess)
+        return hess.copy()
+
+    def _check_hessian(self, xs: Array, hess: Array, kinked: set[int]) -> bool | None:
+        """Whether a few columns of an analytic Hessian agree with central differences of the gradient (columns
+        of parameters away from the interpolation's kinks at 0 and ±1, and inside their limits); None where no
+        column can be checked at ``xs`` (decided at a later point)."""
+        n = len(xs)
+        picked: list[int] = []
+        for i in np.linspace(0, n - 1, min(n, 12)).astype(int).tolist():
+            h = 1e-5 * max(1.0, abs(float(xs[i])))
+            lim = self._parameters[self.names[i]]
+            lo, hi = lim if lim is not None else (-math.inf, math.inf)
+            if not (lo < xs[i] - 2 * h and xs[i] + 2 * h < hi):
+                continue
+            if i in kinked and min(abs(float(xs[i]) - k) for k in (-1.0, 0.0, 1.0)) < 1e3 * h:
+                continue
+            picked.append(i)
+            if len(picked) == 4:
+                break
+        for i in picked:
+            h = 1e-5 * max(1.0, abs(float(xs[i])))
+            up, down = xs.copy(), xs.copy()
+            up[i] += h
+            down[i] -= h
+            col = (self.grad(up) - self.grad(down)) / (2.0 * h)
+            if not np.allclose(hess[:, i], col, rtol=1e-4, atol=1e-4 * max(1.0, float(np.max(np.abs(col))))):
+                return False
+        return True if picked else None
 
     def _numeric_hessian(self, xs: Array) -> Array:
         n = len(xs)
@@ -370,13 +446,13 @@ def fit(
     values: Mapping[str, float] | None = None,
     minos: Iterable[str] | str | None = None,
     hesse: bool = True,
-    strategy: int = 1,
+    strategy: int | None = None,
     tolerance: float | None = None,
     ncall: int | None = None,
     abort: Callable[[], bool] | None = None,
     limits: Mapping[str, tuple[float, float]] | None = None,
     gradient: bool = True,
-    hessian: bool = False,
+    hessian: bool | None = None,
 ) -> FitResult:
     """Minimise the NLL of ``likelihood`` with iminuit: MIGRAD, then HESSE, then MINOS if asked.
 
@@ -395,7 +471,14 @@ def fit(
     hesse
         Run HESSE after MIGRAD (default True).
     strategy, tolerance, ncall
-        Passed to iminuit (``Minuit.strategy``, ``Minuit.tol``, ``migrad(ncall=...)``).
+        Passed to iminuit (``Minuit.strategy``, ``Minuit.tol``, ``migrad(ncall=...)``). ``strategy=None``
+        (default) is 1, except for fits of at least :data:`LARGE_FIT_MIN` parameters with an analytic
+        Hessian (HistFactory): there MINUIT's own HESSE costs minutes (its matrix algebra is O(n³) with
+        large constants: 42 s at 1500 parameters), so MIGRAD runs with strategy 0 and the covariance is
+        the inverse of the analytic Hessian at the minimum (what HESSE computes from it, in external
+        coordinates; errors of parameters with limits as MINUIT maps them), with the EDM recomputed from
+        it (Newton steps if it is above the goal); MIGRAD starts from Newton steps with that Hessian. A
+        fit with a parameter at a limit, or a Hessian that is not positive definite, gets MINUIT's HESSE.
     abort
         Called before each NLL evaluation; returning True cancels the fit, which then returns
         ``valid=False`` with message ``"cancelled"``.
@@ -406,12 +489,14 @@ def fit(
         (``likelihood.has_gradient``; :mod:`pyhs3_lab.gradient`); False, or a likelihood without one:
         MINUIT's numerical gradient. ``FitResult.analytic_gradient`` says which was used.
     hessian
-        With the analytic gradient, also give MINUIT the Hessian as central differences of it
-        (:meth:`NLL.hessian`: 2 gradients per parameter, instead of the ~n² NLL values of MINUIT's
-        own second derivatives in MIGRAD's seed and final check and in HESSE): much faster with
-        many parameters (a 30-channel benchmark: 3×). Off by default: at parameter limits MIGRAD
-        then stops at slightly different points (within its tolerance) than with its own second
-        derivatives; a fit that is not valid is redone without it.
+        With the analytic gradient, also give MINUIT the Hessian (:meth:`NLL.hessian`: analytic for
+        HistFactory likelihoods, else central differences of the gradient, 2 gradients per parameter),
+        instead of the ~n² NLL values of MINUIT's own second derivatives in MIGRAD's seed and final
+        check and in HESSE: much faster with many parameters (HistFactory, 102 parameters: 15-20×).
+        None (default): on where the analytic
+        gradient is used and at least :data:`HESSIAN_AUTO_MIN` parameters float. At parameter limits
+        MIGRAD then stops at slightly different points (within its tolerance) than with its own
+        second derivatives; a fit that is not valid is redone without it.
 
     Returns
     -------
@@ -443,7 +528,8 @@ def fit(
     x0 = nll.start
     f0 = likelihood._evaluate(nll.full_values(x0))  # structural errors raise here, before iminuit runs
     if not floating:
-        vals = {n: float(v) for n, v in nll._base.items() if n in likelihood.parameter_names}
+        known = set(likelihood.parameter_names)
+        vals = {n: float(v) for n, v in nll._base.items() if n in known}
         return FitResult((), _ordered(likelihood, vals), dict.fromkeys(vals, 0.0), {}, np.zeros((0, 0)),
                          np.zeros((0, 0)), f0, 0.0, 1, bool(np.isfinite(f0)), "nothing to fit", fixed_names)
     if not np.isfinite(f0):
@@ -452,6 +538,14 @@ def fit(
     nll.max_finite = f0
 
     analytic = nll.has_grad
+    if hessian is None:
+        hessian = len(floating) >= HESSIAN_AUTO_MIN
+    large = (strategy is None and analytic and bool(hessian) and len(floating) >= LARGE_FIT_MIN
+             and nll._flat is not None)
+    if strategy is None:
+        strategy = 0 if large else 1
+    own_cov: Array | None = None
+    own: tuple[Array, Array, float, float] | None = None
 
     def minuit(start: Array, with_hessian: bool) -> Any:
         with warnings.catch_warnings():
@@ -472,10 +566,22 @@ def fit(
     m.print_level = 0
     message = ""
     try:
+        if large:
+            # Newton steps with the analytic Hessian first: MINUIT's own iterations cost ~0.3 s each at 3000
+            # parameters; MIGRAD then confirms the minimum from there in a few
+            m.values = _newton_start(nll, x0, 0.002 * (tolerance if tolerance is not None else 0.1) * nll.errordef)
         m.migrad(ncall=ncall)
-        if hesse and m.valid:
+        if large:
+            own = _own_hesse(m, nll)
+            if own is not None:
+                own_cov = own[0]
+                m.values = own[1]  # Newton steps may have moved it
+            elif hesse and m.valid:
+                m.hesse()
+        elif hesse and m.valid:
             m.hesse()
-        if analytic and hessian and not _status_message(m)[0] and not m.fmin.has_reached_call_limit:
+        if own_cov is None and analytic and hessian and not _status_message(m)[0] \
+                and not m.fmin.has_reached_call_limit:
             # the Hessian from differences of the gradient can mislead MIGRAD or HESSE in degenerate fits
             # (parameters at limits, flat directions, the error wall): again with MINUIT's own second derivatives
             m = minuit(x0, False)  # from the start: the first attempt may have wandered along a flat direction
@@ -483,7 +589,10 @@ def fit(
             m.migrad(ncall=ncall)
             if hesse and m.valid:
                 m.hesse()
-        valid, message = _status_message(m)
+        if own_cov is not None:
+            valid, message = bool(m.fmin.is_valid), "converged (covariance: the inverse of the analytic Hessian)"
+        else:
+            valid, message = _status_message(m)
         if minos_names and valid:
             try:
                 m.minos(*minos_names)
@@ -495,7 +604,157 @@ def fit(
         valid, message = False, "cancelled"
     except PyHS3LabError as exc:
         valid, message = False, f"the NLL could not be evaluated: {exc}"
-    return _result(likelihood, m, nll, floating, fixed_names, valid, message, minos_names)
+    return _result(likelihood, m, nll, floating, fixed_names, valid, message, minos_names,
+                   own if own_cov is not None else None, hesse)
+
+
+def _newton_start(nll: NLL, x0: Array, edm_goal: float) -> Array:
+    """A start point for MIGRAD in a large fit: Newton steps with the analytic Hessian (damped as
+    Levenberg-Marquardt where it is not positive definite), inside the limits and never increasing the NLL,
+    until the EDM is below ``edm_goal`` or no step helps. ``x0`` where the analytic Hessian is not available
+    or not checked (:attr:`pyhs3_lab.hfbatch.CountsBatch.hessian_ok`)."""
+    from scipy.linalg import lapack
+
+    flat = nll._flat
+    if flat is None:
+        return x0
+    nll.grad(x0)  # the vectorised gradient's check
+    if flat.batch.hessian_ok is None:
+        nll.hessian(x0)  # the analytic Hessian's check
+    if flat.batch.hessian_ok is not True:
+        return x0
+    lo = np.array([lim[0] if lim is not None else -math.inf for lim in nll._parameters.values()])
+    hi = np.array([lim[1] if lim is not None else math.inf for lim in nll._parameters.values()])
+    width = np.where(np.isfinite(hi - lo), hi - lo, 0.0)
+    inner_lo, inner_hi = lo + 1e-9 * width, hi - 1e-9 * width
+    x = np.array(x0, dtype=float)
+    f = nll(x)
+    lam = 0.0
+    for _ in range(50):
+        with np.errstate(all="ignore"):
+            hess = flat.hessian(x, nll._gradient)
+        g = nll.grad(x)
+        if hess is None or not np.all(np.isfinite(hess)) or not np.all(np.isfinite(g)):
+            break
+        diag = np.maximum(np.diag(hess), 1e-12)
+        for _tries in range(30):
+            if lam:
+                damped = hess.copy()
+                damped[np.diag_indices_from(damped)] += lam * diag
+            else:
+                damped = hess
+            chol, info = lapack.dpotrf(damped, lower=True)
+            if info == 0:
+                break
+            lam = max(1e-3, 10.0 * lam)
+        else:
+            break
+        step, info = lapack.dpotrs(chol, -g, lower=True)
+        edm = -0.5 * float(g @ step)
+        if info != 0 or not math.isfinite(edm) or (lam == 0.0 and edm < edm_goal):
+            break
+        a = 1.0
+        for _half in range(30):
+            y = np.clip(x + a * step, inner_lo, inner_hi)
+            fy = nll(y)
+            if fy <= f:
+                break
+            a *= 0.5
+        else:
+            break
+        x, f = y, fy
+        lam = lam / 10.0 if lam > 1e-6 else 0.0
+    return x
+
+
+def _own_hesse(m: Any, nll: NLL) -> tuple[Array, Array, float, float] | None:
+    """The covariance of a large fit as the inverse of the analytic Hessian at MIGRAD's minimum, with the EDM
+    recomputed from it; where that EDM is above MINUIT's goal (MIGRAD's own estimate after strategy 0 is rough),
+    Newton steps with the analytic Hessian finish the minimisation (at most five, each inside the limits and
+    not increasing the NLL). Returns (covariance, x, NLL, EDM), or None: MINUIT's HESSE instead (MIGRAD not
+    valid, a parameter at a limit, no checked analytic Hessian, not positive definite, no convergence)."""
+    if not m.valid or m.fmin.has_parameters_at_limit or m.fmin.has_reached_call_limit:
+        return None
+    flat = nll._flat
+    if flat is None:
+        return None
+    x = np.array(m.values, dtype=float)
+    f = float(m.fval)
+    lo = np.array([lim[0] if lim is not None else -math.inf for lim in nll._parameters.values()])
+    hi = np.array([lim[1] if lim is not None else math.inf for lim in nll._parameters.values()])
+    for _ in range(6):
+        with np.errstate(all="ignore"):
+            hess = flat.hessian(x, nll._gradient)
+        if hess is None or flat.batch.hessian_ok is not True or not np.all(np.isfinite(hess)):
+            return None
+        from scipy.linalg import lapack
+
+        chol, info = lapack.dpotrf(hess, lower=True)
+        if info != 0:
+            return None  # not positive definite
+        inv, info = lapack.dpotri(chol, lower=True)  # the inverse from the Cholesky factor (lower triangle)
+        if info != 0:
+            return None
+        cov = np.tril(inv) + np.tril(inv, -1).T  # errordef 1/2: the covariance is the inverse Hessian of the NLL
+        g = nll.grad(x)
+        step = -(cov @ g)
+        edm = -0.5 * float(g @ step)
+        if not math.isfinite(edm):
+            return None
+        if edm <= m.fmin.edm_goal:
+            return np.asarray(cov, dtype=float), x, f, edm
+        y = x + step
+        if not np.all((y > lo) & (y < hi)):
+            return None
+        f_new = nll(y)
+        if not f_new <= f + 1e-9 * max(1.0, abs(f)):
+            return None
+        x, f = y, f_new
+    return None
+
+
+def _minuit_errors(cov: Array, x: Array, limits: Sequence[tuple[float, float] | None]) -> list[float]:
+    """The parabolic errors as MINUIT reports them from the external covariance ``cov`` at ``x``: √cov_ii, and
+    for a parameter with limits the mean of |x(θ ± δ) - x| in MINUIT's internal coordinate θ, with
+    δ = √cov_ii / (dx/dθ) (Minuit2 ``MnUserTransformation::Int2extError``)."""
+    out: list[float] = []
+    for i, lim in enumerate(limits):
+        sd = math.sqrt(cov[i, i]) if cov[i, i] >= 0 else math.nan
+        if lim is None or not math.isfinite(sd):
+            out.append(sd)
+            continue
+        lo, hi = lim
+        v = float(x[i])
+
+        def ext(t: float, lo: float = lo, hi: float = hi) -> float:
+            if math.isfinite(lo) and math.isfinite(hi):
+                return lo + 0.5 * (hi - lo) * (math.sin(t) + 1.0)
+            if math.isfinite(lo):
+                return lo - 1.0 + math.sqrt(t * t + 1.0)
+            return hi + 1.0 - math.sqrt(t * t + 1.0)
+
+        if math.isfinite(lo) and math.isfinite(hi):
+            theta = math.asin(min(1.0, max(-1.0, 2.0 * (v - lo) / (hi - lo) - 1.0)))
+            slope = 0.5 * (hi - lo) * math.cos(theta)
+        elif math.isfinite(lo):
+            yy = v - lo + 1.0
+            theta = math.sqrt(yy * yy - 1.0) if yy * yy >= 1.0 else 0.0
+            slope = theta / math.sqrt(theta * theta + 1.0)
+        else:
+            yy = hi - v + 1.0
+            theta = math.sqrt(yy * yy - 1.0) if yy * yy >= 1.0 else 0.0
+            slope = -theta / math.sqrt(theta * theta + 1.0)
+        if slope == 0.0:
+            out.append(sd)
+            continue
+        delta = sd / abs(slope)
+        here = ext(theta)
+        du1 = ext(theta + delta) - here
+        du2 = ext(theta - delta) - here
+        if math.isfinite(lo) and math.isfinite(hi) and delta > 1.0:
+            du1 = hi - lo
+        out.append(0.5 * (abs(du1) + abs(du2)))
+    return out
 
 
 def _ordered(lik: Likelihood, vals: Mapping[str, float]) -> dict[str, float]:
@@ -503,16 +762,26 @@ def _ordered(lik: Likelihood, vals: Mapping[str, float]) -> dict[str, float]:
 
 
 def _result(lik: Likelihood, m: Any, nll: NLL, floating: list[str], fixed: tuple[str, ...], valid: bool,
-            message: str, minos_names: list[str]) -> FitResult:
+            message: str, minos_names: list[str], own: tuple[Array, Array, float, float] | None = None,
+            hesse: bool = True) -> FitResult:
     x = np.array(m.values, dtype=float)
-    vals = {n: float(v) for n, v in nll._base.items() if n in lik.parameter_names}
+    known = set(lik.parameter_names)
+    vals = {n: float(v) for n, v in nll._base.items() if n in known}
     vals.update(zip(floating, x.tolist(), strict=True))
     errs = dict.fromkeys(vals, 0.0)
-    errs.update(zip(floating, np.array(m.errors, dtype=float).tolist(), strict=True))
     k = len(floating)
     cov = np.full((k, k), np.nan)
-    if m.covariance is not None:
-        cov = np.array(m.covariance, dtype=float)
+    if own is not None:
+        if hesse:
+            cov = own[0]
+            errs.update(zip(floating, _minuit_errors(cov, own[1], [nll._parameters[n] for n in floating]),
+                            strict=True))
+        else:
+            errs.update(zip(floating, np.array(m.errors, dtype=float).tolist(), strict=True))
+    else:
+        errs.update(zip(floating, np.array(m.errors, dtype=float).tolist(), strict=True))
+        if m.covariance is not None:
+            cov = np.array(m.covariance, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         sd = np.sqrt(np.diag(cov))
         corr = cov / np.outer(sd, sd)
@@ -531,6 +800,8 @@ def _result(lik: Likelihood, m: Any, nll: NLL, floating: list[str], fixed: tuple
                     "rejected")
     fval = float(m.fval) if m.fmin is not None else math.nan
     edm = float(m.fmin.edm) if m.fmin is not None else math.nan
+    if own is not None:
+        fval, edm = own[2], own[3]
     return FitResult(tuple(floating), _ordered(lik, vals), _ordered(lik, errs), minos_errors, cov, corr, fval, edm,
                      int(nll.ncall), valid, message, fixed, m, nll.has_grad, nll.ngrad)
 

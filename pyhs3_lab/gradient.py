@@ -428,6 +428,74 @@ class LikelihoodGradient:
         #: why :meth:`supported` said no (fits then use MINUIT's numerical gradient)
         self.unsupported_reason: str | None = None
         self._index = {n: i for i, n in enumerate(self.names)}
+        #: (the likelihood's :class:`~pyhs3_lab.hfbatch.CountsBatch`, whether its vectorised gradient agreed with
+        #: :func:`counts_terms_grad` at its first evaluation, (positions in ``names``, in its inputs))
+        self._counts_state: tuple[Any, bool, tuple[Array, Array]] | None = None
+
+    def counts_batch_ok(self, batch: Any) -> bool:
+        """Whether the vectorised gradient of ``batch`` was checked and is used (fits then call it directly)."""
+        state = self._counts_state
+        return state is not None and state[0] is batch and state[1]
+
+    def counts_positions(self, batch: Any) -> tuple[Array, Array]:
+        """(positions in ``names``, positions in ``batch.inputs``) of the names the batch reads."""
+        pos = {n: i for i, n in enumerate(batch.inputs)}
+        dst = [i for i, n in enumerate(self.names) if n in pos]
+        return np.asarray(dst, dtype=np.intp), np.asarray([pos[self.names[i]] for i in dst], dtype=np.intp)
+
+    def _counts(self, values: Mapping[str, Any], total: Array) -> bool:
+        """Adds the bin-count terms' gradient to ``total``: the vectorised one of the likelihood's
+        :class:`~pyhs3_lab.hfbatch.CountsBatch` where it applies (checked against the channels one by one at
+        its first evaluation, like the NLL), else :func:`counts_terms_grad`. False: no analytic gradient."""
+        lik = self.likelihood
+        batch = lik._counts_batch()
+        state = self._counts_state
+        if batch is not None and batch.ok is None:
+            batch.cached_nll(values)  # the NLL's own check decides first
+        if batch is not None and batch.ok is True and (state is None or state[0] is not batch or state[1]):
+            v = batch.vector(values)
+            if v is not None:
+                g = batch.grad_vector(v)
+                known = batch.gradient_checked.get(self.names)
+                if (state is None or state[0] is not batch) and known is not None:  # checked by an earlier fit
+                    state = self._counts_state = (batch, known, self.counts_positions(batch))
+                    if not known:
+                        ref = counts_terms_grad(lik._count_terms, values, self.wrt)
+                        if ref is None:
+                            return False
+                        self._add(total, ref)
+                        return True
+                if state is None or state[0] is not batch:
+                    ref = counts_terms_grad(lik._count_terms, values, self.wrt)
+                    if ref is None:
+                        return False
+                    dst, src = self.counts_positions(batch)
+                    a = g[src]
+                    b = np.asarray([float(ref.get(self.names[i], 0.0)) for i in dst], dtype=float)
+                    extra = [k for k in ref if k in self._index and k not in batch.inputs]
+                    ok = not extra and bool(np.all((np.abs(a - b) <= BATCH_RTOL * np.maximum(1.0, np.abs(b)))
+                                                   | (a == b) | (np.isnan(a) & np.isnan(b))))
+                    self._counts_state = (batch, ok, (dst, src))
+                    batch.gradient_checked[self.names] = ok
+                    if not ok:
+                        self._add(total, ref)
+                        return True
+                    total[dst] += a
+                    return True
+                dst, src = state[2]
+                total[dst] += g[src]
+                return True
+        ref = counts_terms_grad(lik._count_terms, values, self.wrt)
+        if ref is None:
+            return False
+        self._add(total, ref)
+        return True
+
+    def _add(self, total: Array, g: Grad) -> None:
+        for k, v in g.items():
+            i = self._index.get(k)
+            if i is not None:
+                total[i] += float(v)
 
     def _batch(self, batch: Any, values: Mapping[str, Any]) -> Grad | None:
         """The batch's gradient, checked against its channels one by one at its first evaluation."""
@@ -492,8 +560,8 @@ class LikelihoodGradient:
                 parts.append(self._batch(t, values))
             else:
                 parts.append(density_term_grad(t, values, self.wrt))
-        if lik._count_terms:
-            parts.append(counts_terms_grad(lik._count_terms, values, self.wrt))
+        if lik._count_terms and not self._counts(values, total):
+            return None
         for a in lik._planned_aux_terms():
             parts.append(self._aux(a, values))
         for g in parts:

@@ -670,6 +670,22 @@ class Likelihood:
             self._counts_plan = plan
         return plan[1]
 
+    def _flat_counts(self, names: Sequence[str], base: Mapping[str, Any]) -> Any:
+        """For a likelihood of bin-count terms only (HistFactory channels, batched): the NLL and its gradient as
+        functions of the flat vector of ``names``, the others at ``base`` (:class:`pyhs3_lab.hfbatch.FlatCounts`,
+        used by fits); None otherwise."""
+        if self._density_terms or self._aux_terms or not self._count_terms:
+            return None
+        batch = self._counts_batch()
+        if batch is None:
+            return None
+        from .hfbatch import FlatCounts
+
+        try:
+            return FlatCounts(batch, names, base)
+        except (KeyError, TypeError, ValueError):  # array values (or a value missing): the dict path
+            return None
+
     def _evaluate(self, full: Mapping[str, Any]) -> float:
         """The NLL with every value given (no checks; used by fits, thousands of times)."""
         try:

@@ -434,7 +434,7 @@ def test_hessian_from_gradient_differences() -> None:
         assert hess[i, i] == pytest.approx(fd, rel=1e-4)
     np.testing.assert_allclose(nll.g2(x), np.diag(hess))
     res = lik.fit(hessian=True, tolerance=1e-5)
-    ref = lik.fit(tolerance=1e-5)
+    ref = lik.fit(hessian=False, tolerance=1e-5)
     assert res.valid
     assert res.analytic_gradient
     assert res.nfcn < ref.nfcn
@@ -452,7 +452,7 @@ def test_hessian_fit_redone_without_it_when_not_valid() -> None:
     lik = pyhs3_lab.load(path).likelihood()
     res = lik.fit(hessian=True)
     assert res.valid, res.message
-    assert res.fval == pytest.approx(lik.fit().fval, abs=1e-5)
+    assert res.fval == pytest.approx(lik.fit(hessian=False).fval, abs=1e-5)
 
 
 def test_mixture_weight_zero_and_identical_summands(xs: np.ndarray) -> None:

@@ -41,6 +41,7 @@ Target = Literal["normsys", "histosys"]
 __all__ = [
     "HISTOSYS_CODES",
     "NORMSYS_CODES",
+    "PreparedTerms",
     "flexible_interp_var",
     "histosys_term",
     "histosys_term_grad",
@@ -269,6 +270,130 @@ def histosys_term_grad(code: int, alpha: ArrayLike, nominal: ArrayLike, low: Arr
     """d/dalpha of :func:`histosys_term` (of the delta or of the ratio)."""
     kind, _, grad = _histosys(code, alpha, nominal, low, high)
     return kind, grad
+
+
+class PreparedTerms:
+    """Many :func:`normsys_term` / :func:`histosys_term` terms of one code whose templates are constants
+    (a compiled HistFactory model): what depends only on them (differences, ratios, their logs, the
+    poly6 coefficients) is computed once, and each call evaluates the same formulas on ``alpha``
+    (broadcast against the templates), with the derivative only on request.
+
+    Parameters
+    ----------
+    target : {"normsys", "histosys"}
+    code : int
+        The interpolation code (:data:`NORMSYS_CODES` / :data:`HISTOSYS_CODES`).
+    lo, hi, nominal : array_like
+        Down and up values (factors for normsys, templates for histosys) and the nominal (1 for normsys).
+    """
+
+    def __init__(self, target: Target, code: int, lo: ArrayLike, hi: ArrayLike, nominal: ArrayLike = 1.0) -> None:
+        table = NORMSYS_CODES if target == "normsys" else HISTOSYS_CODES
+        what = "FlexibleInterpVar (normsys)" if target == "normsys" else "PiecewiseInterpolation (histosys)"
+        self.kind: TermKind = _check_code(code, table, what)
+        lo_, hi_, nom = _f(lo), _f(hi), _f(nominal)
+        c = int(code)
+        self.form: str
+        self._k: tuple[Any, ...]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if c == 0:
+                self.form, self._k = "lin", (hi_ - nom, nom - lo_)
+            elif c == 1:
+                rlo, rhi = lo_ / nom, hi_ / nom
+                self.form, self._k = "exp", (rlo, rhi, np.log(rhi), np.log(rlo))
+            elif c in (2, 3):
+                qa, qb = 0.5 * (hi_ + lo_) - nom, 0.5 * (hi_ - lo_)
+                self.form, self._k = "parabolic", (qa, qb, hi_ - nom, lo_ - nom, 2 * qa + qb, -(2 * qa - qb))
+            elif (target == "normsys" and c in (4, 5)) or (target == "histosys" and c == 5):
+                if target == "normsys":
+                    lo_, hi_ = np.maximum(lo_, _DBL_EPSILON), np.maximum(hi_, _DBL_EPSILON)
+                rlo, rhi = lo_ / nom, hi_ / nom
+                coef = tuple(np.asarray(x, dtype=np.float64) for x in _poly6_coefficients(rlo, rhi))
+                self.form, self._k = "poly6_exp", (rlo, rhi, np.log(rhi), np.log(rlo), *coef)
+            else:  # histosys 4 (delta) and 6 (1 + delta)
+                up, down = hi_ - nom, nom - lo_
+                self.form, self._k = ("poly6_add" if c == 4 else "poly6_ratio"), (up, down, 0.5 * (up + down),
+                                                                                   0.0625 * (up - down))
+
+    def __call__(self, alpha: Array, grad: bool = False) -> tuple[Array, Array | None]:
+        """(value, d value / d alpha or None) of every term at ``alpha``."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return self.evaluate(alpha, grad)
+
+    def evaluate(self, alpha: Array, grad: bool = False) -> tuple[Array, Array | None]:
+        """:meth:`__call__` without setting numpy's error state (for callers that set it once)."""
+        a = alpha
+        k = self._k
+        form = self.form
+        dval: Array | None = None
+        if form == "lin":
+            up, down = k
+            pos = a > 0
+            val = np.where(pos, a * up, a * down)
+            if grad:
+                dval = np.where(pos, up, down) + 0.0 * a
+        elif form == "exp":
+            rlo, rhi, log_hi, log_lo = k
+            pos = a >= 0
+            val = np.where(pos, np.power(rhi, a), np.power(rlo, -a))
+            if grad:
+                dval = np.where(pos, val * log_hi, -val * log_lo)
+        elif form == "parabolic":
+            qa, qb, hn, ln, g_above, g_below = k
+            above, below = a > 1, a < -1
+            val = np.where(above, g_above * (a - 1) + hn, np.where(below, g_below * (a + 1) + ln,
+                                                                   qa * a * a + qb * a))
+            if grad:
+                dval = np.where(above, g_above, np.where(below, g_below, 2 * qa * a + qb))
+        elif form == "poly6_exp":
+            rlo, rhi, log_hi, log_lo, c1, c2, c3, c4, c5, c6 = k
+            inner = 1.0 + a * (c1 + a * (c2 + a * (c3 + a * (c4 + a * (c5 + a * c6)))))
+            pos = a >= 0
+            outer = np.where(pos, np.power(rhi, a), np.power(rlo, -a))
+            inside = np.abs(a) < 1
+            val = np.where(inside, inner, outer)
+            if grad:
+                inner_grad = c1 + a * (2 * c2 + a * (3 * c3 + a * (4 * c4 + a * (5 * c5 + a * 6 * c6))))
+                outer_grad = np.where(pos, outer * log_hi, -outer * log_lo)
+                dval = np.where(inside, inner_grad, outer_grad)
+        else:
+            up, down, s, q = k
+            inner = a * (s + a * q * (15 + a * a * (-10 + a * a * 3)))
+            above, below = a >= 1, a <= -1
+            val = np.where(above, a * up, np.where(below, a * down, inner))
+            if grad:
+                inner_grad = s + q * a * (30 + a * a * (-40 + a * a * 18))
+                dval = np.where(above, up, np.where(below, down, inner_grad))
+            if form == "poly6_ratio":
+                val = 1.0 + val
+        return np.asarray(val, dtype=np.float64), dval
+
+
+    def second(self, alpha: Array) -> Array:
+        """d² value / d alpha² of every term at ``alpha`` (at a kink of codes 0-3: the side the value takes)."""
+        a = alpha
+        k = self._k
+        form = self.form
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if form == "lin":
+                out = 0.0 * a
+            elif form == "exp":
+                rlo, rhi, log_hi, log_lo = k
+                pos = a >= 0
+                out = np.where(pos, np.power(rhi, a) * log_hi * log_hi, np.power(rlo, -a) * log_lo * log_lo)
+            elif form == "parabolic":
+                qa = k[0]
+                out = np.where((a > 1) | (a < -1), 0.0, 2 * qa + 0.0 * a)
+            elif form == "poly6_exp":
+                rlo, rhi, log_hi, log_lo, _c1, c2, c3, c4, c5, c6 = k
+                inner = 2 * c2 + a * (6 * c3 + a * (12 * c4 + a * (20 * c5 + a * 30 * c6)))
+                pos = a >= 0
+                outer = np.where(pos, np.power(rhi, a) * log_hi * log_hi, np.power(rlo, -a) * log_lo * log_lo)
+                out = np.where(np.abs(a) < 1, inner, outer)
+            else:
+                q = k[3]
+                out = np.where((a >= 1) | (a <= -1), 0.0, q * (30 + a * a * (-120 + a * a * 90)))
+        return np.asarray(out, dtype=np.float64)
 
 
 # -- whole objects, in ROOT's order ------------------------------------------------------------------
