@@ -249,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all-likelihoods", action="store_true", help="sum every likelihood of the file")
     p.add_argument("--minos", metavar="POI", action="append", default=[], help="MINOS errors for this parameter")
     p.add_argument("--fix", metavar="NAME=VALUE", action="append", default=[], help="hold a parameter fixed")
-    p.add_argument("--strategy", type=int, default=1, choices=(0, 1, 2))
+    p.add_argument("--strategy", type=int, default=None, choices=(0, 1, 2),
+                   help="MINUIT strategy (default: 1, or the large-fit mode of pyhs3_lab.fit.fit from 500 "
+                        "parameters with an analytic Hessian)")
     p.add_argument("--tolerance", type=float, default=None)
     return parser
 

@@ -255,3 +255,12 @@ def test_closed_pipe_is_not_a_traceback(tmp_path: Path) -> None:
     proc.stderr.close()
     assert proc.wait() == 1
     assert err == ""
+
+
+def test_fit_leaves_the_strategy_to_fit_unless_asked() -> None:
+    # pyhs3_lab.fit.fit(strategy=None) chooses (large HistFactory fits: Newton start, strategy 0, analytic
+    # covariance); the command line passes None unless --strategy is given
+    from pyhs3_lab.cli import build_parser
+
+    assert build_parser().parse_args(["fit", "ws.json"]).strategy is None
+    assert build_parser().parse_args(["fit", "ws.json", "--strategy", "2"]).strategy == 2
