@@ -16,10 +16,29 @@ from .errors import ParseError
 Source = str | bytes | os.PathLike[str] | dict[str, Any]
 
 
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of a JSON-like value (dicts, lists, scalars; anything else by ``copy.deepcopy``): the
+    workspace never shares a list with the caller's dict. Lists of scalars (data contents, entries) are
+    copied in one C call, which makes this several times faster than ``copy.deepcopy`` on real files."""
+    t = type(value)
+    if t in _SCALARS:
+        return value
+    if t is dict:
+        return {k: copy_json(v) for k, v in value.items()}
+    if t is list:
+        if all(type(v) in _SCALARS for v in value):
+            return value.copy()
+        return [copy_json(v) for v in value]
+    return copy.deepcopy(value)
+
+
 def read(source: Source) -> dict[str, Any]:
     """Read a workspace from a path, a JSON text, bytes, or a dict (deep-copied)."""
     if isinstance(source, dict):
-        return copy.deepcopy(source)
+        return dict(copy_json(source))
     if isinstance(source, bytes):
         return _loads(source.decode("utf-8"), "<bytes>")
     if isinstance(source, os.PathLike):

@@ -86,7 +86,10 @@ class Workspace:
         """
         from .pyhf_convert import pyhf_to_hs3
 
-        return cls(**pyhf_to_hs3(io.read(spec), measurement, **options))
+        ws = cls.__new__(cls)
+        # the conversion is a new dict (built from a copy of ``spec``): no second copy
+        ws._setup(pyhf_to_hs3(io.read(spec), measurement, **options), strict=False)
+        return ws
 
     # -- contents ------------------------------------------------------------------------
 
