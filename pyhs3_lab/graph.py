@@ -119,6 +119,7 @@ class Graph:
         params: dict[str, str] = {}
         for comp in spec.components():
             node = self.nodes[comp.name]
+            known = set(node.deps)  # (a HistFactory channel has thousands of references: no list search)
             for fld, target, kind in component_refs(comp):
                 where = f"{comp.path}.{fld}"
                 tnode = self.nodes.get(target)
@@ -139,7 +140,8 @@ class Graph:
                     continue
                 if tnode is None:
                     params.setdefault(target, where)
-                if target not in node.deps:
+                if target not in known:
+                    known.add(target)
                     node.deps.append(target)
                 self.edges.append(Edge(comp.name, target, fld))
         for name, where in params.items():
