@@ -45,6 +45,7 @@ from scipy import special
 
 from .errors import EvaluationError, LikelihoodError, PyHS3LabError
 from .evaluate import Evaluator
+from .gcpause import gc_paused
 from .model import Model, _variates
 from .ops.base import Array, BinnedDistributionOp, DistributionOp
 from .spec import Analysis as AnalysisSpec
@@ -644,7 +645,8 @@ class Likelihood:
         if plan is None or plan[0] is not self._density_terms:
             from .batch import plan_terms
 
-            plan = (self._density_terms, plan_terms(self.model, self._density_terms))
+            with gc_paused():
+                plan = (self._density_terms, plan_terms(self.model, self._density_terms))
             self._plan = plan
         return plan[1]
 
@@ -666,7 +668,8 @@ class Likelihood:
         if plan is None or plan[0] is not self._count_terms:
             from .hfbatch import plan_counts
 
-            plan = (self._count_terms, plan_counts(self.model, self._count_terms, _shared_constraints))
+            with gc_paused():
+                plan = (self._count_terms, plan_counts(self.model, self._count_terms, _shared_constraints))
             self._counts_plan = plan
         return plan[1]
 

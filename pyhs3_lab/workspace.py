@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from . import io
 from .compile import Compiled
 from .errors import EvaluationError
+from .gcpause import gc_paused
 from .graph import Graph
 from .model import Model
 from .spec import (
@@ -58,7 +59,8 @@ class Workspace:
     """
 
     def __init__(self, **data: Any) -> None:
-        self._setup(io.read(dict(data)), strict=False)
+        with gc_paused():
+            self._setup(io.read(dict(data)), strict=False)
 
     def _setup(self, raw: dict[str, Any], *, strict: bool) -> None:
         self._spec: WorkspaceSpec = validate(raw, strict=strict)
@@ -73,7 +75,8 @@ class Workspace:
         (``metadata.hs3_version``); by default that is only a warning (``ws.spec.warnings``).
         """
         ws = cls.__new__(cls)
-        ws._setup(io.read(source), strict=strict)
+        with gc_paused():
+            ws._setup(io.read(source), strict=strict)
         return ws
 
     @classmethod
@@ -87,8 +90,9 @@ class Workspace:
         from .pyhf_convert import pyhf_to_hs3
 
         ws = cls.__new__(cls)
-        # the conversion is a new dict (built from a copy of ``spec``): no second copy
-        ws._setup(pyhf_to_hs3(io.read(spec), measurement, **options), strict=False)
+        with gc_paused():
+            # the conversion is a new dict (built from a copy of ``spec``): no second copy
+            ws._setup(pyhf_to_hs3(io.read(spec), measurement, **options), strict=False)
         return ws
 
     # -- contents ------------------------------------------------------------------------
@@ -178,8 +182,9 @@ class Workspace:
         Both are optional: ROOT's ``default_domain`` / ``default_values`` are used,
         otherwise the first ones; names missing there are taken from the others.
         """
-        return Model(self, self.compiled(conventions), domain=domain, parameter_set=parameter_set,
-                     observables=observables)
+        with gc_paused():
+            return Model(self, self.compiled(conventions), domain=domain, parameter_set=parameter_set,
+                         observables=observables)
 
     def likelihood(self, name: str | list[str] | tuple[str, ...] | None = None, *,
                    distributions: list[str] | None = None, data: list[str | float] | None = None,
@@ -189,17 +194,19 @@ class Workspace:
         one (no name), or ad hoc from ``distributions`` and ``data`` (paired in order)."""
         from .likelihood import build_likelihood
 
-        return build_likelihood(self, name, distributions=distributions, data=data,
-                                aux_distributions=aux_distributions, domain=domain, parameter_set=parameter_set,
-                                conventions=self.default_conventions if conventions is None else conventions)
+        with gc_paused():
+            return build_likelihood(self, name, distributions=distributions, data=data,
+                                    aux_distributions=aux_distributions, domain=domain, parameter_set=parameter_set,
+                                    conventions=self.default_conventions if conventions is None else conventions)
 
     def analysis(self, name: str | None = None, *, conventions: str | None = None) -> AnalysisObject:
         """An :class:`~pyhs3_lab.likelihood.Analysis`: its likelihood with the analysis' parameters of
         interest, domains and start values (``init``)."""
         from .likelihood import build_analysis
 
-        return build_analysis(self, name,
-                              conventions=self.default_conventions if conventions is None else conventions)
+        with gc_paused():
+            return build_analysis(self, name,
+                                  conventions=self.default_conventions if conventions is None else conventions)
 
     def default_likelihood(self, conventions: str | None = None) -> LikelihoodChoice:
         """What to fit when the user names no likelihood (the Explorer and ``pyhs3-lab fit`` agree on it).

@@ -54,3 +54,33 @@ def test_the_workspace_does_not_see_later_changes_of_the_callers_dict() -> None:
         assert w.to_dict() == before
     assert read(doc) == doc
     assert read(doc) is not doc
+
+
+def test_gc_paused_restores_the_collector() -> None:
+    import gc
+
+    import pytest
+
+    from pyhs3_lab.gcpause import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():  # a pause inside a pause
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(ValueError, match="boom"), gc_paused():
+        raise ValueError("boom")
+    assert gc.isenabled()
+    gc.disable()  # the user's choice is kept
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    # building a workspace and a likelihood leaves it on
+    ws = pyhs3_lab.Workspace(**_doc())
+    ws.likelihood("L").nll({"mu": 0.0})
+    assert gc.isenabled()
