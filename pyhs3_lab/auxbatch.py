@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import special
 
-from .batch import VerifiedBatch
+from .batch import VerifiedBatch, placed
 from .ops.univariate import Gaussian, Poisson, gauss_norm_partials, log_gauss_integral, log_gauss_integral_float
 
 if TYPE_CHECKING:
@@ -223,10 +223,4 @@ def plan_aux(model: Model, terms: Sequence[Any]) -> list[Any]:
         by_field = [[f[k] for _, f in members] for k in range(len(members[0][1]))]
         first[idx[0]] = AuxGroup(model, kind, [terms[i] for i in idx], by_field, integer)
         merged.update(idx)
-    out: list[Any] = []
-    for i, t in enumerate(terms):
-        if i in first:
-            out.append(first[i])
-        elif i not in merged:
-            out.append(t)
-    return out
+    return placed(terms, first, merged)

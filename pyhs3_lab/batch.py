@@ -471,6 +471,12 @@ def plan_terms(model: Model, terms: Sequence[_DensityLike]) -> list[Any]:
         batch = ChannelBatch(model, [terms[i] for i in members], [leaves[i] for i in members])
         first_of[members[0]] = batch
         merged.update(members)
+    return placed(terms, first_of, merged)
+
+
+def placed(terms: Sequence[Any], first_of: Mapping[int, Any], merged: set[int]) -> list[Any]:
+    """``terms`` with each group (``first_of[i]``: the group whose first member is term ``i``) in the place
+    of its first member and the other members (``merged``) left out."""
     out: list[Any] = []
     for i, t in enumerate(terms):
         if i in first_of:
