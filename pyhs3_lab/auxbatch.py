@@ -13,8 +13,7 @@ same way by :mod:`pyhs3_lab.gradient`.
 from __future__ import annotations
 
 import math
-import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +21,7 @@ from scipy import special
 
 from .batch import VerifiedBatch, placed
 from .ops.univariate import Gaussian, Poisson, gauss_norm_partials, log_gauss_integral, log_gauss_integral_float
+from .plan import gatherer
 
 if TYPE_CHECKING:
     from .model import Model
@@ -58,14 +58,7 @@ class AuxGroup(VerifiedBatch):
         index = {n: i for i, n in enumerate(self.deps)}
         #: per field, per term: (index into deps, -1 for a number; the number)
         self._where = [[(index[r], 0.0) if isinstance(r, str) else (-1, float(r)) for r in f] for f in self.fields]
-        getter = operator.itemgetter(*self.deps) if self.deps else None
-        self._gather: Callable[[Mapping[str, Any]], tuple[Any, ...]]
-        if getter is None:
-            self._gather = lambda values: ()
-        elif len(self.deps) == 1:
-            self._gather = lambda values: (getter(values),)
-        else:
-            self._gather = getter
+        self._gather = gatherer(self.deps)
         self._fast_last: tuple[tuple[Any, ...], float] | None = None
 
     def _columns(self, values: Mapping[str, Any]) -> list[list[float]] | None:

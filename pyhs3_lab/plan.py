@@ -48,6 +48,16 @@ _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _UNDERFLOW = 1e-290
 
 
+def gatherer(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A function returning the tuple of the values of ``names`` (in that order) from a mapping, in one C call."""
+    if not names:
+        return lambda values: ()
+    getter = operator.itemgetter(*names)
+    if len(names) == 1:
+        return lambda values: (getter(values),)
+    return getter
+
+
 class Unplannable(Exception):
     """A node of the tree that has no plan (the batch keeps the general path)."""
 
@@ -569,14 +579,7 @@ class ChannelPlan:
         self._columns = any(differ for _, differ in slot_names)
         self._lock = threading.Lock()
         self._scatters: dict[frozenset[str], list[tuple[Slot, bool, int, list[tuple[int, str]]]]] = {}
-        getter = operator.itemgetter(*self.names) if self.names else None
-        self._gather: Callable[[Mapping[str, Any]], tuple[Any, ...]]
-        if getter is None:
-            self._gather = lambda values: ()
-        elif len(self.names) == 1:
-            self._gather = lambda values: (getter(values),)
-        else:
-            self._gather = getter
+        self._gather = gatherer(self.names)
         self._last_total: float | None = None
         self._valid = False
         self._slot_handles = [Slot(self, k) for k in range(self.n_slots)]
